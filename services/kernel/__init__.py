@@ -1,0 +1,1 @@
+"""The shared kernel: what every Antre service needs, and nothing else."""

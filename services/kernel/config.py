@@ -1,0 +1,35 @@
+"""Configuration from environment variables.
+
+nameko reads its own YAML config (see ``deploy/config/``), where every value is
+``${ENV_VAR:default}``; this module is the one place that knows the defaults, so
+code outside a nameko container (CLI commands, scripts, tests) agrees with it.
+"""
+
+import os
+
+DEFAULTS = {
+    "AMQP_URI": "amqp://guest:guest@localhost:5672/",
+    "MONGO_URL": "mongomock://localhost/",
+    "EVENTS_EXCHANGE": "antre.events",
+    "DEFAULT_TIMEZONE": "Asia/Jakarta",
+    "DEFAULT_SITE": "BWI",
+    "CATALOG_HTTP_PORT": "8001",
+    "QUEUE_HTTP_PORT": "8002",
+    "NOTIFY_HTTP_PORT": "8003",
+    "REPORTING_HTTP_PORT": "8004",
+}
+
+
+def setting(name, config=None):
+    """A setting from a nameko config dict, then the environment, then the default."""
+    if config is not None and config.get(name) not in (None, ""):
+        return config[name]
+    value = os.environ.get(name)
+    if value not in (None, ""):
+        return value
+    return DEFAULTS.get(name)
+
+
+def database_name(service_name, config=None):
+    """Each service owns one database, ``<MONGO_DB_PREFIX><service>`` (``antre_catalog``)."""
+    return f"{setting('MONGO_DB_PREFIX', config) or 'antre_'}{service_name}"

@@ -1,0 +1,126 @@
+"""JSON over HTTP for nameko entrypoints.
+
+``@http(method, url)`` works like nameko's, but:
+
+* a handler may return a dict or list (sent as JSON, status 200), a
+  ``(status, body)`` tuple, or a werkzeug ``Response``;
+* errors are JSON, never a traceback: a marshmallow ``ValidationError`` or
+  :class:`~services.kernel.errors.InvalidInput` is 400 with every field's
+  messages, :class:`NotFound` 404, :class:`Conflict` 409, unknown routes 404,
+  wrong methods 405, bodies over the limit 413, anything unexpected 500 with
+  a reference that is also logged;
+* request bodies are limited to ``MAX_BODY_BYTES``.
+"""
+
+import json
+import logging
+import uuid
+from datetime import date, datetime
+
+from marshmallow import ValidationError
+from nameko.web.handlers import HttpRequestHandler
+from nameko.web.server import WebServer, WsgiApp
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Request, Response
+
+from services.kernel.errors import AntreError, InvalidInput
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1024 * 1024
+JSON_MIMETYPE = "application/json"
+
+
+def _default(value):
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def json_response(body, status=200, headers=None):
+    return Response(
+        json.dumps(body, ensure_ascii=False, default=_default),
+        status=status,
+        headers=headers,
+        mimetype=JSON_MIMETYPE,
+    )
+
+
+def error_response(status, code, message, **details):
+    body = {"error": code, "message": message}
+    body.update(details)
+    return json_response(body, status=status)
+
+
+def read_json(request, required=True):
+    """The request body as JSON (a dict), or a 400 naming what is wrong."""
+    raw = request.get_data(cache=True)
+    if not raw:
+        if required:
+            raise InvalidInput({"_body": ["A JSON body is required."]})
+        return {}
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InvalidInput({"_body": [f"Body is not valid JSON: {exc}"]}) from None
+    if not isinstance(body, dict):
+        raise InvalidInput({"_body": ["Body must be a JSON object."]})
+    return body
+
+
+def query_params(request):
+    """Query parameters as a plain dict (last value wins)."""
+    return {key: request.args.get(key) for key in request.args}
+
+
+def response_for_exception(exc):
+    if isinstance(exc, ValidationError):
+        return error_response(400, "validation_error", "Invalid input", fields=exc.messages)
+    if isinstance(exc, AntreError):
+        return json_response(exc.to_dict(), status=exc.status)
+    if isinstance(exc, HTTPException):
+        return error_response(exc.code or 500, exc.name.lower().replace(" ", "_"), exc.description)
+    reference = uuid.uuid4().hex[:12]
+    log.error("Unhandled error (reference %s)", reference, exc_info=exc)
+    return error_response(
+        500, "internal_error", "Internal error; the operator can find it by reference.",
+        reference=reference,
+    )
+
+
+class JsonWsgiApp(WsgiApp):
+    def __call__(self, environ, start_response):
+        request = Request(environ, shallow=True)
+        request.max_content_length = MAX_BODY_BYTES
+        adapter = self.url_map.bind_to_environ(environ)
+        try:
+            provider, values = adapter.match()
+            request.path_values = values
+            response = provider.handle_request(request)
+        except Exception as exc:  # turned into a JSON error response, logged if unexpected
+            response = response_for_exception(exc)
+        return response(environ, start_response)
+
+
+class JsonWebServer(WebServer):
+    def get_wsgi_app(self):
+        return JsonWsgiApp(self)
+
+
+class JsonHttpRequestHandler(HttpRequestHandler):
+    server = JsonWebServer()
+
+    def response_from_result(self, result):
+        if isinstance(result, Response):
+            return result
+        if isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], int):
+            return json_response(result[1], status=result[0])
+        if isinstance(result, dict | list):
+            return json_response(result)
+        return super().response_from_result(result)
+
+    def response_from_exception(self, exc):
+        return response_for_exception(exc)
+
+
+http = JsonHttpRequestHandler.decorator

@@ -1,0 +1,82 @@
+"""MongoDB access for services: one client per URL, a database per service.
+
+``mongodb://`` and ``mongodb+srv://`` URLs get a real pymongo client.
+``mongomock://`` gets an in-process mongomock client; all mongomock clients of
+one process that use the same URL share one store, so a test and the service it
+starts see the same data. Nothing in a mongomock store survives the process.
+"""
+
+import logging
+import threading
+
+from nameko.extensions import DependencyProvider
+
+from services.kernel.config import database_name, setting
+
+log = logging.getLogger(__name__)
+
+_clients = {}
+_lock = threading.Lock()
+
+
+def client_for(url):
+    """A (cached) client for ``url``."""
+    with _lock:
+        client = _clients.get(url)
+        if client is None:
+            if url.startswith("mongomock://"):
+                import mongomock
+
+                client = mongomock.MongoClient(tz_aware=True)
+            elif url.startswith(("mongodb://", "mongodb+srv://")):
+                import pymongo
+
+                client = pymongo.MongoClient(url, tz_aware=True, serverSelectionTimeoutMS=5000)
+            else:
+                raise ValueError(f"MONGO_URL must start with mongodb:// or mongomock://, got {url!r}")
+            _clients[url] = client
+        return client
+
+
+def is_in_memory(url):
+    return url.startswith("mongomock://")
+
+
+def ping(db):
+    """True when the database answers."""
+    try:
+        db.client.admin.command("ping")
+        return True
+    except Exception:  # any driver error means "not healthy"; reported, not raised
+        log.warning("MongoDB ping failed", exc_info=True)
+        return False
+
+
+class MongoDatabase(DependencyProvider):
+    """Injects a repository built on this service's own database.
+
+    ``repository_factory(db)`` builds the object handed to workers; when it has an
+    ``ensure_indexes()`` method, that runs once at container start-up.
+    """
+
+    def __init__(self, repository_factory=None, **kwargs):
+        self.repository_factory = repository_factory or (lambda db: db)
+        super().__init__(**kwargs)
+
+    def setup(self):
+        config = self.container.config
+        url = setting("MONGO_URL", config)
+        if is_in_memory(url):
+            log.warning(
+                "MONGO_URL=%s: %s keeps its data in memory only; nothing survives a restart",
+                url,
+                self.container.service_name,
+            )
+        self.db = client_for(url)[database_name(self.container.service_name, config)]
+        self.repository = self.repository_factory(self.db)
+        ensure = getattr(self.repository, "ensure_indexes", None)
+        if ensure:
+            ensure()
+
+    def get_dependency(self, worker_ctx):
+        return self.repository

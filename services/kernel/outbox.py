@@ -1,0 +1,107 @@
+"""Transactional outbox: a state change and its events are written together.
+
+A repository writes the new state of a document and appends the events it
+caused to that same document's ``outbox`` array in one atomic update. The
+relay publishes each pending event to the ``antre.events`` exchange with
+publisher confirms and only then removes it from the document. A crash between
+the write and the publish leaves the event in the outbox; the periodic sweep
+(or the next start) publishes it with the same event id. Delivery is therefore
+at least once, and consumers de-duplicate by event id.
+"""
+
+import json
+import logging
+
+from kombu import Exchange
+from nameko.amqp.publish import Publisher
+from nameko.extensions import DependencyProvider
+
+from services.kernel.config import setting
+from services.kernel.events import CONTENT_TYPE, source_for
+
+log = logging.getLogger(__name__)
+
+OUTBOX = "outbox"
+
+
+def events_exchange(config=None):
+    return Exchange(setting("EVENTS_EXCHANGE", config), type="topic", durable=True)
+
+
+def outbox_entries(events, source):
+    """What a repository stores in a document's outbox for ``events``."""
+    return [
+        {"id": event.id, "routing_key": event.routing_key, "envelope": event.envelope(source)}
+        for event in events
+    ]
+
+
+def push_outbox(entries):
+    """The update fragment that appends ``entries`` to a document's outbox."""
+    return {"$push": {OUTBOX: {"$each": entries}}} if entries else {}
+
+
+class EventPublisher:
+    """Publishes envelopes on the events exchange and waits for the broker's confirm."""
+
+    def __init__(self, amqp_uri, exchange):
+        self.exchange = exchange
+        self.publisher = Publisher(amqp_uri, use_confirms=True, declare=[exchange])
+
+    def publish(self, entry):
+        envelope = entry["envelope"]
+        self.publisher.publish(
+            json.dumps(envelope, separators=(",", ":")),
+            exchange=self.exchange,
+            routing_key=entry["routing_key"],
+            content_type=CONTENT_TYPE,
+            content_encoding="utf-8",
+            delivery_mode=2,
+            message_id=envelope["id"],
+            headers={"ce_type": envelope["type"], "ce_id": envelope["id"]},
+            retry=True,
+            retry_policy={"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5},
+        )
+
+
+class OutboxRelay:
+    """Moves pending events from documents to the broker."""
+
+    def __init__(self, publisher, before_publish=None):
+        self.publisher = publisher
+        # A test hook: called before each publish, may raise to simulate a crash.
+        self.before_publish = before_publish
+
+    def relay_document(self, collection, doc_id):
+        doc = collection.find_one({"_id": doc_id}, {OUTBOX: 1})
+        return self._relay(collection, doc) if doc else 0
+
+    def sweep(self, collection, limit=500):
+        """Relay every pending event of ``collection``; returns how many were sent."""
+        sent = 0
+        for doc in collection.find({f"{OUTBOX}.0": {"$exists": True}}, {OUTBOX: 1}).limit(limit):
+            sent += self._relay(collection, doc)
+        return sent
+
+    def _relay(self, collection, doc):
+        sent = 0
+        for entry in doc.get(OUTBOX) or []:
+            if self.before_publish:
+                self.before_publish(entry)
+            self.publisher.publish(entry)
+            collection.update_one({"_id": doc["_id"]}, {"$pull": {OUTBOX: {"id": entry["id"]}}})
+            sent += 1
+        return sent
+
+
+class Outbox(DependencyProvider):
+    """Gives workers an :class:`OutboxRelay` bound to the service's broker and exchange."""
+
+    def setup(self):
+        config = self.container.config
+        publisher = EventPublisher(setting("AMQP_URI", config), events_exchange(config))
+        self.relay = OutboxRelay(publisher)
+        self.source = source_for(self.container.service_name)
+
+    def get_dependency(self, worker_ctx):
+        return self.relay

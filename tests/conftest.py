@@ -1,0 +1,118 @@
+"""Fixtures shared by every test.
+
+nameko 2.14's pytest plugin no longer monkey-patches, so it happens here, first.
+The Mongo store comes from ``MONGO_URL`` (``mongomock://`` by default, or a real
+``mongodb://host/``); each test gets databases under a prefix of its own, dropped
+afterwards. Each test that needs the broker gets a fresh vhost (nameko's
+``rabbit_config``).
+"""
+
+import warnings
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # "Eventlet is deprecated": nameko 2 needs it
+    import eventlet
+
+eventlet.monkey_patch()  # noqa: E402  (must precede every other import)
+
+import json  # noqa: E402
+import os  # noqa: E402
+import uuid  # noqa: E402
+
+import pytest  # noqa: E402
+from kombu import Connection, Queue  # noqa: E402
+
+from services.kernel.mongo import client_for  # noqa: E402
+from services.kernel.outbox import events_exchange  # noqa: E402
+
+ADMIN_TOKEN = "test-admin-token"
+
+
+@pytest.fixture(scope="session")
+def mongo_url():
+    return os.environ.get("MONGO_URL") or "mongomock://localhost/"
+
+
+@pytest.fixture
+def db_prefix(mongo_url):
+    prefix = f"t{uuid.uuid4().hex[:10]}_"
+    yield prefix
+    client = client_for(mongo_url)
+    for name in client.list_database_names():
+        if name.startswith(prefix):
+            client.drop_database(name)
+
+
+@pytest.fixture
+def database(mongo_url, db_prefix):
+    """A database factory: ``database("catalog")`` is that service's database."""
+    return lambda service: client_for(mongo_url)[f"{db_prefix}{service}"]
+
+
+@pytest.fixture
+def service_config(rabbit_config, web_config, mongo_url, db_prefix):
+    config = dict(rabbit_config)
+    config.update(web_config)
+    config.update({
+        "MONGO_URL": mongo_url,
+        "MONGO_DB_PREFIX": db_prefix,
+        "CATALOG_SEED": "never",
+        "ADMIN_TOKEN": ADMIN_TOKEN,
+    })
+    return config
+
+
+@pytest.fixture
+def admin_headers():
+    return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+class EventTap:
+    """A test subscriber: an exclusive queue bound to the events exchange."""
+
+    def __init__(self, amqp_uri, binding="#"):
+        self.connection = Connection(amqp_uri)
+        self.queue = Queue(f"tap-{uuid.uuid4().hex[:8]}", events_exchange(), routing_key=binding,
+                           exclusive=True, auto_delete=True)
+        self.queue(self.connection.default_channel).declare()
+        self.received = []
+
+    def drain(self, expected=None, timeout=10.0):
+        """Collect messages until ``expected`` have arrived (or none came for a while)."""
+        deadline = eventlet.hubs.get_hub().clock() + timeout
+        with self.connection.Consumer(self.queue, callbacks=[self._on_message],
+                                      accept=["application/cloudevents+json", "json"]):
+            while eventlet.hubs.get_hub().clock() < deadline:
+                if expected is not None and len(self.received) >= expected:
+                    break
+                try:
+                    self.connection.drain_events(timeout=0.3 if expected is None else 0.5)
+                except TimeoutError:
+                    if expected is None:
+                        break
+        return self.received
+
+    def _on_message(self, body, message):
+        self.received.append({
+            "routing_key": message.delivery_info["routing_key"],
+            "content_type": message.content_type,
+            "event": json.loads(message.body),
+        })
+        message.ack()
+
+    def close(self):
+        self.connection.release()
+
+
+@pytest.fixture
+def event_tap(rabbit_config):
+    taps = []
+
+    def make(binding="#"):
+        tap = EventTap(rabbit_config["AMQP_URI"], binding)
+        taps.append(tap)
+        return tap
+
+    yield make
+    for tap in taps:
+        tap.close()

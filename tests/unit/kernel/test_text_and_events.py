@@ -1,0 +1,26 @@
+from services.kernel.events import Event
+from services.kernel.text import fold, search_filter
+
+
+def test_fold_is_case_and_accent_insensitive():
+    assert fold("  Pérekaman   KTP-él ") == "perekaman ktp-el"
+
+
+def test_search_filter_requires_every_word_and_escapes_regex():
+    assert search_filter("_search", "Akta  (lahir") == {
+        "$and": [{"_search": {"$regex": "akta"}}, {"_search": {"$regex": r"\(lahir"}}]
+    }
+    assert search_filter("_search", "   ") == {}
+
+
+def test_envelope_is_cloudevents_1_0():
+    event = Event("ticket", "called", "tickets/1", {"number": "A-001"}, site="BWI", agency="DUK")
+    body = event.envelope("/antre/queue")
+    assert body["specversion"] == "1.0"
+    assert body["type"] == "antre.ticket.called.v1"
+    assert body["source"] == "/antre/queue"
+    assert body["time"].endswith("Z")
+    assert body["datacontenttype"] == "application/json"
+    assert (body["site"], body["agency"]) == ("BWI", "DUK")
+    assert event.routing_key == "ticket.called.DUK"
+    assert Event("site", "x", "s", {}).routing_key == "site.x._site"
