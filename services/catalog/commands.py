@@ -1,0 +1,92 @@
+"""What the catalog can be asked to do: parse, validate, plan, write.
+
+Entry points (RPC, HTTP, the seed command, start-up seeding) call these and
+nothing else writes. Every problem is reported at once and nothing is written
+unless the whole request is valid.
+"""
+
+import json
+from pathlib import Path
+
+import yaml
+from marshmallow import ValidationError
+
+from services.catalog.domain import KINDS, SINGULAR, flatten
+from services.catalog.schemas import CatalogDocumentSchema, entity_schema
+from services.kernel.errors import InvalidInput
+
+SAMPLE = Path(__file__).parent / "sample" / "banyuwangi.yaml"
+
+
+def parse_document(raw, content_type=""):
+    """A catalog document from JSON or YAML text (YAML is a superset of JSON)."""
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidInput({"_body": ["The document must be UTF-8 text."]}) from None
+    try:
+        if "json" in (content_type or ""):
+            document = json.loads(raw)
+        else:
+            document = yaml.safe_load(raw)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise InvalidInput({"_body": [f"Cannot parse the document: {exc}"]}) from None
+    if not isinstance(document, dict):
+        raise InvalidInput({"_body": ["The document must be a mapping with sites, agencies, "
+                                      "services and counters."]})
+    return document
+
+
+def _load(schema, raw, prefix=""):
+    try:
+        return schema.load(raw)
+    except ValidationError as exc:
+        raise InvalidInput(flatten(exc.messages, prefix)) from None
+
+
+def import_catalog(repository, document, mode="merge", dry_run=False):
+    """Make the catalog hold ``document``; returns a summary of what changed."""
+    data = _load(CatalogDocumentSchema(), document)
+    changes = repository.load().plan_import(data, mode=mode)
+    if not dry_run:
+        repository.apply(changes)
+    summary = {action: 0 for action in ("created", "updated", "deactivated", "activated")}
+    for change in changes:
+        summary[change.action] += 1
+    return {
+        "mode": mode,
+        "dry_run": dry_run,
+        "counts": {kind: len(data[kind]) for kind in KINDS},
+        "changes": summary,
+        "changed": [{"kind": SINGULAR[c.kind], "code": c.code, "action": c.action,
+                     "fields": c.changed} for c in changes],
+    }
+
+
+def load_sample(repository):
+    return import_catalog(repository, parse_document(SAMPLE.read_text(encoding="utf-8")))
+
+
+def create(repository, kind, raw):
+    entity = _load(entity_schema(kind), raw)
+    changes = repository.load().plan_create(kind, entity)
+    repository.apply(changes)
+    return repository.get(kind, entity["code"])
+
+
+def update(repository, kind, code, raw):
+    fields = _load(entity_schema(kind, partial=True), raw)
+    changes = repository.load().plan_update(kind, code, fields)
+    repository.apply(changes)
+    return repository.get(kind, code)
+
+
+def set_active(repository, kind, code, active):
+    changes = repository.load().plan_set_active(kind, code, active)
+    repository.apply(changes)
+    return repository.get(kind, code)
+
+
+def export_catalog(repository):
+    return repository.load().export()

@@ -1,0 +1,239 @@
+"""The catalog's rules, in plain Python with no I/O.
+
+A :class:`Catalog` is every site, agency, service and counter, keyed by code.
+Changes are planned against it (``plan_*``), validated as a whole (every problem
+at once, keyed by a path such as ``services.12.agency``), and described as a list
+of :class:`Change` records the repository writes and turns into events.
+"""
+
+from dataclasses import dataclass, field
+
+from services.kernel import hours
+from services.kernel.errors import Conflict, InvalidInput, NotFound
+from services.kernel.events import Event
+from services.kernel.text import fold
+
+KINDS = ("sites", "agencies", "services", "counters")
+SINGULAR = {"sites": "site", "agencies": "agency", "services": "service", "counters": "counter"}
+SEARCHED = {
+    "sites": ("code", "name", "address"),
+    "agencies": ("code", "name"),
+    "services": ("code", "name", "product", "ticket_prefix"),
+    "counters": ("code", "name", "zone"),
+}
+
+
+def flatten(messages, prefix=""):
+    """marshmallow's nested error dict -> {'services.3.fee': [...]}."""
+    flat = {}
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            path = f"{prefix}.{key}" if prefix else str(key)
+            flat.update(flatten(value, path))
+    elif isinstance(messages, list) and messages and all(isinstance(m, str) for m in messages):
+        flat[prefix or "_schema"] = list(messages)
+    elif isinstance(messages, list):
+        for i, value in enumerate(messages):
+            flat.update(flatten(value, f"{prefix}.{i}"))
+    else:
+        flat[prefix or "_schema"] = [str(messages)]
+    return flat
+
+
+def search_text(kind, entity):
+    return fold(" ".join(str(entity.get(f) or "") for f in SEARCHED[kind]))
+
+
+@dataclass
+class Change:
+    """One entity's new state, and why it changed."""
+
+    kind: str
+    code: str
+    action: str  # created | updated | deactivated | activated
+    entity: dict
+    changed: list = field(default_factory=list)
+
+    def event(self):
+        agency = None
+        if self.kind == "agencies":
+            agency = self.code
+        elif self.kind in ("services", "counters"):
+            agency = self.entity["agency"]
+        site = self.entity.get("site") if self.kind != "sites" else self.code
+        return Event(
+            entity="catalog",
+            action=f"{SINGULAR[self.kind]}_{self.action}",
+            subject=f"{self.kind}/{self.code}",
+            site=site,
+            agency=agency,
+            data={
+                "kind": SINGULAR[self.kind],
+                "code": self.code,
+                "changed": self.changed,
+                SINGULAR[self.kind]: self.entity,
+            },
+        )
+
+
+def diff(kind, code, before, after):
+    """The :class:`Change` from ``before`` (None: new) to ``after``, or None if equal."""
+    if before is None:
+        return Change(kind, code, "created", after, sorted(after))
+    changed = sorted(k for k in after if after.get(k) != before.get(k))
+    if not changed:
+        return None
+    action = "updated"
+    if changed == ["active"]:
+        action = "activated" if after["active"] else "deactivated"
+    return Change(kind, code, action, after, changed)
+
+
+class Catalog:
+    def __init__(self, sites=(), agencies=(), services=(), counters=()):
+        self.entities = {
+            "sites": {e["code"]: dict(e) for e in sites},
+            "agencies": {e["code"]: dict(e) for e in agencies},
+            "services": {e["code"]: dict(e) for e in services},
+            "counters": {e["code"]: dict(e) for e in counters},
+        }
+
+    def get(self, kind, code):
+        entity = self.entities[kind].get(code)
+        if entity is None:
+            raise NotFound(f"No {SINGULAR[kind]} with code {code!r}.", kind=SINGULAR[kind], code=code)
+        return entity
+
+    def copy(self):
+        return Catalog(**{k: list(v.values()) for k, v in self.entities.items()})
+
+    # -- validation -------------------------------------------------------------------
+
+    def problems(self, paths=None):
+        """Every rule the catalog breaks, as {path: [messages]}.
+
+        ``paths`` maps (kind, code) to the path used in messages (for an import, the
+        entity's position in the document); by default ``<kind>.<code>``.
+        """
+        paths = paths or {}
+        found = {}
+
+        def where(kind, code, attr=None):
+            base = paths.get((kind, code), f"{kind}.{code}")
+            return f"{base}.{attr}" if attr else base
+
+        def add(path, message):
+            found.setdefault(path, []).append(message)
+
+        sites, agencies = self.entities["sites"], self.entities["agencies"]
+        services, counters = self.entities["services"], self.entities["counters"]
+        for code, site in sites.items():
+            for path, message in hours.problems(site):
+                add(where("sites", code, path), message)
+        prefixes = {}
+        for code, service in sorted(services.items(), key=lambda kv: where("services", kv[0])):
+            if service["agency"] not in agencies:
+                add(where("services", code, "agency"), f"Unknown agency {service['agency']!r}.")
+            if service["site"] not in sites:
+                add(where("services", code, "site"), f"Unknown site {service['site']!r}.")
+            key = (service["site"], service["ticket_prefix"])
+            if key in prefixes:
+                add(where("services", code, "ticket_prefix"),
+                    f"Ticket prefix {service['ticket_prefix']!r} is already used by service "
+                    f"{prefixes[key]!r} in site {service['site']!r}.")
+            else:
+                prefixes[key] = code
+        for code, counter in counters.items():
+            if counter["agency"] not in agencies:
+                add(where("counters", code, "agency"), f"Unknown agency {counter['agency']!r}.")
+            if counter["site"] not in sites:
+                add(where("counters", code, "site"), f"Unknown site {counter['site']!r}.")
+            for i, service_code in enumerate(counter["services"]):
+                service = services.get(service_code)
+                if service is None:
+                    add(where("counters", code, f"services.{i}"),
+                        f"Unknown service {service_code!r}.")
+                elif service["agency"] != counter["agency"]:
+                    add(where("counters", code, f"services.{i}"),
+                        f"Service {service_code!r} belongs to agency {service['agency']!r}, "
+                        f"not {counter['agency']!r}.")
+                elif service["site"] != counter["site"]:
+                    add(where("counters", code, f"services.{i}"),
+                        f"Service {service_code!r} is offered in site {service['site']!r}, "
+                        f"not {counter['site']!r}.")
+            if len(set(counter["services"])) != len(counter["services"]):
+                add(where("counters", code, "services"), "A service is listed twice.")
+        return found
+
+    def check(self, paths=None):
+        found = self.problems(paths)
+        if found:
+            raise InvalidInput(found, message=f"{sum(map(len, found.values()))} problem(s) found")
+
+    # -- planning changes -------------------------------------------------------------
+
+    def plan_create(self, kind, entity):
+        if entity["code"] in self.entities[kind]:
+            raise Conflict(f"A {SINGULAR[kind]} with code {entity['code']!r} exists already.",
+                           kind=SINGULAR[kind], code=entity["code"])
+        after = self.copy()
+        after.entities[kind][entity["code"]] = entity
+        after.check()
+        return [Change(kind, entity["code"], "created", entity, sorted(entity))]
+
+    def plan_update(self, kind, code, fields_):
+        before = self.get(kind, code)
+        entity = {**before, **fields_, "code": code}
+        change = diff(kind, code, before, entity)
+        if change is None:
+            return []
+        after = self.copy()
+        after.entities[kind][code] = entity
+        after.check()
+        return [change]
+
+    def plan_set_active(self, kind, code, active):
+        return self.plan_update(kind, code, {"active": active})
+
+    def plan_import(self, document, mode="merge"):
+        """Changes that make the catalog hold ``document`` (already schema-valid).
+
+        ``merge`` creates and updates what the document lists and leaves the rest;
+        ``replace`` also deactivates what it does not list (nothing is ever deleted:
+        tickets and reports refer to codes).
+        """
+        found = {}
+        paths = {}
+        for kind in KINDS:
+            seen = {}
+            for i, entity in enumerate(document.get(kind) or []):
+                code = entity["code"]
+                if code in seen:
+                    found.setdefault(f"{kind}.{i}.code", []).append(
+                        f"Duplicate {SINGULAR[kind]} code {code!r} (also {kind}.{seen[code]}).")
+                else:
+                    seen[code] = i
+                    paths[(kind, code)] = f"{kind}.{i}"
+        after = self.copy()
+        for kind in KINDS:
+            listed = {e["code"] for e in document.get(kind) or []}
+            if mode == "replace":
+                for code, entity in after.entities[kind].items():
+                    if code not in listed and entity.get("active", True):
+                        after.entities[kind][code] = {**entity, "active": False}
+            for entity in document.get(kind) or []:
+                after.entities[kind][entity["code"]] = dict(entity)
+        for path, messages in after.problems(paths).items():
+            found.setdefault(path, []).extend(messages)
+        if found:
+            raise InvalidInput(found, message=f"{sum(map(len, found.values()))} problem(s) found")
+        changes = (
+            diff(kind, code, self.entities[kind].get(code), entity)
+            for kind in KINDS
+            for code, entity in after.entities[kind].items()
+        )
+        return [change for change in changes if change is not None]
+
+    def export(self):
+        return {"version": 1, **{k: [self.entities[k][c] for c in sorted(self.entities[k])]
+                                 for k in KINDS}}

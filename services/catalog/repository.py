@@ -1,0 +1,142 @@
+"""The catalog's persistence: one collection per kind, plus a redo log for imports.
+
+Every entity document is ``_id = code``, the public fields, and bookkeeping
+(``_search``, ``revision``, ``updated_at``, ``last_change``, ``outbox``). A single
+change is one atomic ``update_one`` that writes the entity and appends its event to
+the same document's outbox. A change of many entities (an import) is first written
+whole to ``changes`` (one atomic insert); each entity update is then applied at
+most once (guarded by ``last_change``) and the change marked applied. A crash in
+the middle leaves the change pending, and :meth:`recover` finishes it at start-up.
+"""
+
+import uuid
+
+from pymongo import ASCENDING
+from pymongo.errors import DuplicateKeyError
+
+from services.catalog.domain import KINDS, Catalog, Change, search_text
+from services.kernel.errors import Conflict
+from services.kernel.events import utcnow
+from services.kernel.outbox import OUTBOX, outbox_entries
+from services.kernel.text import search_filter
+
+SOURCE = "/antre/catalog"
+PRIVATE = ("_id", "_search", "revision", "updated_at", "created_at", "last_change", OUTBOX)
+CHANGES = "changes"
+
+
+def public(doc):
+    return {k: v for k, v in doc.items() if k not in PRIVATE}
+
+
+class CatalogRepository:
+    def __init__(self, db, source=SOURCE):
+        self.db = db
+        self.source = source
+
+    def ensure_indexes(self):
+        for kind in KINDS:
+            self.db[kind].create_index([("active", ASCENDING)])
+        for kind in ("services", "counters"):
+            self.db[kind].create_index([("site", ASCENDING), ("agency", ASCENDING)])
+        self.db.services.create_index([("site", ASCENDING), ("ticket_prefix", ASCENDING)])
+        self.db.counters.create_index([("services", ASCENDING)])
+        self.db[CHANGES].create_index([("status", ASCENDING)])
+
+    def outbox_collections(self):
+        return [self.db[kind] for kind in KINDS]
+
+    # -- reads --------------------------------------------------------------------------
+
+    def load(self):
+        return Catalog(**{kind: [public(d) for d in self.db[kind].find()] for kind in KINDS})
+
+    def is_empty(self):
+        return all(self.db[kind].count_documents({}, limit=1) == 0 for kind in KINDS)
+
+    def get(self, kind, code):
+        doc = self.db[kind].find_one({"_id": code})
+        return public(doc) if doc else None
+
+    def find(self, kind, filters, limit, offset):
+        query = {}
+        if filters.get("q"):
+            query.update(search_filter("_search", filters["q"]))
+        if filters.get("active") is not None:
+            query["active"] = filters["active"]
+        for name in ("site", "agency", "kind"):
+            if filters.get(name):
+                query[name] = filters[name]
+        if filters.get("service"):
+            query["services"] = filters["service"]
+        if filters.get("counter"):
+            counter = self.db.counters.find_one({"_id": filters["counter"]}, {"services": 1})
+            query["_id"] = {"$in": counter["services"] if counter else []}
+        total = self.db[kind].count_documents(query)
+        cursor = self.db[kind].find(query).sort("_id", ASCENDING).skip(offset).limit(limit)
+        return [public(d) for d in cursor], total
+
+    # -- writes -------------------------------------------------------------------------
+
+    def apply(self, changes):
+        """Write ``changes`` with their events; all of them or (after recovery) none."""
+        if not changes:
+            return
+        change_id = uuid.uuid4().hex
+        if len(changes) == 1:
+            self._apply_one(change_id, changes[0])
+            return
+        self.db[CHANGES].insert_one({
+            "_id": change_id,
+            "status": "pending",
+            "created_at": utcnow(),
+            "changes": [vars(c) for c in changes],
+        })
+        self._finish(change_id, changes)
+
+    def recover(self):
+        """Finish every change that a crash left half applied; returns how many."""
+        pending = list(self.db[CHANGES].find({"status": "pending"}).sort("created_at", ASCENDING))
+        for record in pending:
+            self._finish(record["_id"], [Change(**c) for c in record["changes"]])
+        return len(pending)
+
+    def _finish(self, change_id, changes):
+        for change in changes:
+            # An import is authoritative: an entity created meanwhile is overwritten.
+            self._apply_one(change_id, change, overwrite_existing=True)
+        self.db[CHANGES].update_one(
+            {"_id": change_id}, {"$set": {"status": "applied", "applied_at": utcnow()}}
+        )
+
+    def _apply_one(self, change_id, change, overwrite_existing=False):
+        """Write one change and its event atomically, at most once per ``change_id``."""
+        now = utcnow()
+        collection = self.db[change.kind]
+        bookkeeping = {
+            "_search": search_text(change.kind, change.entity),
+            "updated_at": now,
+            "last_change": change_id,
+        }
+        entries = outbox_entries([change.event()], self.source)
+        fields = change.entity
+        if change.action == "created":
+            try:
+                collection.insert_one({"_id": change.code, **change.entity, **bookkeeping,
+                                       "created_at": now, "revision": 1, OUTBOX: entries})
+                return
+            except DuplicateKeyError:
+                current = collection.find_one({"_id": change.code}, {"last_change": 1})
+                if current and current.get("last_change") == change_id:
+                    return  # applied before a crash; this is the redo
+                if not overwrite_existing:
+                    raise Conflict(f"A {change.kind[:-1]} with code {change.code!r} exists already.",
+                                   code=change.code) from None
+        else:
+            # Only what changed, so concurrent edits of other fields are kept.
+            fields = {k: change.entity[k] for k in change.changed}
+        collection.update_one(
+            {"_id": change.code, "last_change": {"$ne": change_id}},
+            {"$set": {**fields, **bookkeeping}, "$inc": {"revision": 1},
+             "$push": {OUTBOX: {"$each": entries}}},
+        )

@@ -1,0 +1,224 @@
+"""Marshmallow schemas for everything that crosses the catalog's boundary."""
+
+import re
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from marshmallow import (
+    EXCLUDE,
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    validate,
+    validates,
+)
+
+CODE = validate.Regexp(r"^[A-Z0-9][A-Z0-9-]*$", error="Use upper-case letters, digits and '-'.")
+PREFIX = validate.Regexp(
+    r"^[A-Z][A-Z0-9]{0,2}$", error="1 to 3 characters: an upper-case letter, then letters or digits."
+)
+HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+AGENCY_KINDS = ("local_office", "national_body", "state_company", "regional_company", "bank")
+TIME_UNITS = ("minutes", "hours", "working_days", "days")
+KINDS = ("sites", "agencies", "services", "counters")
+SINGULAR = {"sites": "site", "agencies": "agency", "services": "service", "counters": "counter"}
+
+
+def text(max_length, required=True, check=None, **kwargs):
+    checks = [validate.Length(min=1, max=max_length)] + ([check] if check else [])
+    if "load_default" in kwargs:
+        required = False
+    return fields.String(required=required, validate=checks, **kwargs)
+
+
+def text_list(max_items, max_length=500):
+    return fields.List(
+        fields.String(validate=validate.Length(min=1, max=max_length)),
+        load_default=list,
+        validate=validate.Length(max=max_items),
+    )
+
+
+class ClockTime(fields.String):
+    """'HH:MM', 24-hour clock."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        value = super()._deserialize(value, attr, data, **kwargs)
+        if not HHMM.match(value):
+            raise ValidationError("Use HH:MM on a 24-hour clock.")
+        return value
+
+
+class StrictSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class BreakSchema(StrictSchema):
+    start = ClockTime(required=True)
+    end = ClockTime(required=True)
+    label = text(80, load_default="Istirahat")
+
+
+class OpeningSchema(StrictSchema):
+    day = fields.String(required=True, validate=validate.OneOf(WEEKDAYS))
+    open = ClockTime(required=True)
+    close = ClockTime(required=True)
+    breaks = fields.List(
+        fields.Nested(BreakSchema), load_default=list, validate=validate.Length(max=6)
+    )
+
+
+class ClosedDateSchema(StrictSchema):
+    date = fields.Date(required=True)
+    label = text(120, load_default="Libur")
+
+    @post_load
+    def as_text(self, data, **kwargs):
+        data["date"] = data["date"].isoformat()
+        return data
+
+
+class SiteSchema(StrictSchema):
+    code = text(16, check=CODE)
+    name = text(200)
+    timezone = fields.String(required=True)
+    address = text(500, required=False, load_default="")
+    opening_hours = fields.List(
+        fields.Nested(OpeningSchema), load_default=list, validate=validate.Length(max=21)
+    )
+    closed_dates = fields.List(
+        fields.Nested(ClosedDateSchema), load_default=list, validate=validate.Length(max=400)
+    )
+    active = fields.Boolean(load_default=True)
+
+    @validates("timezone")
+    def known_timezone(self, value, **kwargs):
+        if value not in available_timezones():
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValidationError(f"Unknown time zone {value!r} (e.g. Asia/Jakarta).") from None
+
+
+class AgencySchema(StrictSchema):
+    code = text(32, check=CODE)
+    name = text(200)
+    kind = fields.String(required=True, validate=validate.OneOf(AGENCY_KINDS))
+    active = fields.Boolean(load_default=True)
+
+
+class CompletionTimeSchema(StrictSchema):
+    amount = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=10000))
+    unit = fields.String(required=True, validate=validate.OneOf(TIME_UNITS))
+
+
+class ServiceSchema(StrictSchema):
+    code = text(48, check=CODE)
+    site = text(16, check=CODE)
+    agency = text(32, check=CODE)
+    name = text(200)
+    ticket_prefix = fields.String(required=True, validate=PREFIX)
+    requirements = text_list(40)
+    procedure = text_list(40)
+    completion_time = fields.Nested(CompletionTimeSchema, required=True)
+    fee = fields.Integer(
+        required=True, strict=True,
+        validate=validate.Range(min=0, error="Fee must be 0 (free) or more rupiah."),
+    )
+    product = text(200, required=False, load_default="")
+    legal_basis = text_list(20)
+    complaint_channel = text(300, required=False, load_default="")
+    daily_quota = fields.Integer(
+        load_default=None, allow_none=True, strict=True, validate=validate.Range(min=1)
+    )
+    target_wait_minutes = fields.Integer(
+        load_default=30, strict=True, validate=validate.Range(min=1, max=1440)
+    )
+    typical_service_minutes = fields.Integer(
+        load_default=10, strict=True, validate=validate.Range(min=1, max=1440)
+    )
+    active = fields.Boolean(load_default=True)
+
+
+class CounterSchema(StrictSchema):
+    code = text(32, check=CODE)
+    site = text(16, check=CODE)
+    agency = text(32, check=CODE)
+    name = text(120)
+    services = fields.List(
+        fields.String(validate=CODE), required=True, validate=validate.Length(min=1, max=200)
+    )
+    zone = text(80, required=False, load_default="")
+    active = fields.Boolean(load_default=True)
+
+
+ENTITY_SCHEMAS = {
+    "sites": SiteSchema,
+    "agencies": AgencySchema,
+    "services": ServiceSchema,
+    "counters": CounterSchema,
+}
+
+
+def entity_schema(kind, partial=False):
+    schema = ENTITY_SCHEMAS[kind]()
+    if partial:
+        # An update: every field optional, and the code cannot change.
+        schema = ENTITY_SCHEMAS[kind](partial=True, exclude=("code",))
+    return schema
+
+
+class CatalogDocumentSchema(Schema):
+    """A whole catalog, as imported and exported."""
+
+    class Meta:
+        unknown = RAISE
+
+    version = fields.Integer(load_default=1, validate=validate.Equal(1))
+    sites = fields.List(fields.Nested(SiteSchema), load_default=list)
+    agencies = fields.List(fields.Nested(AgencySchema), load_default=list)
+    services = fields.List(fields.Nested(ServiceSchema), load_default=list)
+    counters = fields.List(fields.Nested(CounterSchema), load_default=list)
+
+
+class ListQuerySchema(Schema):
+    """Query parameters shared by every list endpoint."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    q = fields.String(load_default=None, validate=validate.Length(max=200))
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    active = fields.Boolean(load_default=None)
+    site = fields.String(load_default=None, validate=CODE)
+    agency = fields.String(load_default=None, validate=CODE)
+    kind = fields.String(load_default=None, validate=validate.OneOf(AGENCY_KINDS))
+    service = fields.String(load_default=None, validate=CODE)
+    counter = fields.String(load_default=None, validate=CODE)
+
+
+FILTERS = {
+    "sites": ("q", "active"),
+    "agencies": ("q", "active", "kind"),
+    "services": ("q", "active", "site", "agency", "counter"),
+    "counters": ("q", "active", "site", "agency", "service"),
+}
+
+
+class ImportQuerySchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    mode = fields.String(load_default="merge", validate=validate.OneOf(("merge", "replace")))
+    dry_run = fields.Boolean(load_default=False)
+
+
+class ExportQuerySchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    format = fields.String(load_default="json", validate=validate.OneOf(("json", "yaml")))

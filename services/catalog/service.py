@@ -1,0 +1,207 @@
+"""The catalog service: sites, agencies, services and counters of an MPP.
+
+Entrypoints stay thin: parse the boundary, call :mod:`services.catalog.commands`
+or the repository, relay the events the write produced.
+"""
+
+import logging
+import os
+
+import yaml
+from nameko.dependency_providers import Config
+from nameko.rpc import rpc
+from nameko.timer import timer
+from werkzeug.wrappers import Response
+
+from services.catalog import commands
+from services.catalog.domain import KINDS, SINGULAR
+from services.catalog.repository import CatalogRepository
+from services.catalog.schemas import FILTERS, ExportQuerySchema, ImportQuerySchema, ListQuerySchema
+from services.kernel.auth import require_admin, warn_if_open
+from services.kernel.config import setting
+from services.kernel.errors import InvalidInput, NotFound
+from services.kernel.health import HealthMixin
+from services.kernel.http import http, query_params, read_json
+from services.kernel.mongo import MongoDatabase
+from services.kernel.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+KIND = "<any(sites,agencies,services,counters):kind>"
+SWEEP_SECONDS = float(os.environ.get("OUTBOX_SWEEP_SECONDS", "2"))
+
+
+class CatalogStore(MongoDatabase):
+    """The catalog repository; at start-up it finishes interrupted imports and, when
+    ``CATALOG_SEED`` is ``if-empty`` (the default), loads the sample catalog into an
+    empty database."""
+
+    def __init__(self):
+        super().__init__(CatalogRepository)
+
+    def start(self):
+        recovered = self.repository.recover()
+        if recovered:
+            log.warning("finished %d catalog change(s) interrupted by a crash", recovered)
+        seed = setting("CATALOG_SEED", self.container.config) or "if-empty"
+        if seed == "if-empty" and self.repository.is_empty():
+            summary = commands.load_sample(self.repository)
+            log.info("empty catalog: loaded the sample catalog %s", summary["counts"])
+        warn_if_open(self.container.config, self.container.service_name)
+
+
+def _list_query(kind, params):
+    query = ListQuerySchema().load(params)
+    allowed = set(FILTERS[kind]) | {"limit", "offset"}
+    unknown = sorted(k for k in params if k not in allowed)
+    if unknown:
+        raise InvalidInput({k: [f"Not a filter of {kind}; use one of "
+                                f"{', '.join(sorted(allowed))}."] for k in unknown})
+    return query
+
+
+class CatalogService(HealthMixin):
+    name = "catalog"
+
+    repository = CatalogStore()
+    outbox = Outbox()
+    config = Config()
+
+    # -- events -------------------------------------------------------------------------
+
+    def _relay(self, kind=None, code=None):
+        """Publish what the last write left in the outbox (the sweep catches the rest)."""
+        try:
+            if kind and code:
+                self.outbox.relay_document(self.repository.db[kind], code)
+            else:
+                for collection in self.repository.outbox_collections():
+                    self.outbox.sweep(collection)
+        except Exception:  # the events stay in the outbox; the timer sweep retries them
+            log.warning("relay failed; the outbox sweep will retry", exc_info=True)
+
+    @timer(interval=SWEEP_SECONDS)
+    def sweep_outbox(self):
+        for collection in self.repository.outbox_collections():
+            self.outbox.sweep(collection)
+
+    # -- RPC ----------------------------------------------------------------------------
+
+    @rpc
+    def list(self, collection, **filters):
+        """``{"items": [...], "total": n}`` of one collection (sites, agencies, services,
+        counters); filters as in the HTTP API."""
+        if collection not in KINDS:
+            raise InvalidInput({"collection": [f"One of {', '.join(KINDS)}."]})
+        query = _list_query(collection, filters)
+        items, total = self.repository.find(collection, query, query["limit"], query["offset"])
+        return {"items": items, "total": total}
+
+    @rpc
+    def get(self, kind, code):
+        if kind not in KINDS:
+            raise InvalidInput({"kind": [f"One of {', '.join(KINDS)}."]})
+        entity = self.repository.get(kind, code)
+        if entity is None:
+            raise NotFound(f"No {SINGULAR[kind]} with code {code!r}.", kind=SINGULAR[kind],
+                           code=code)
+        return entity
+
+    @rpc
+    def get_site(self, code):
+        return self.get("sites", code)
+
+    @rpc
+    def get_agency(self, code):
+        return self.get("agencies", code)
+
+    @rpc
+    def get_service(self, code):
+        return self.get("services", code)
+
+    @rpc
+    def get_counter(self, code):
+        return self.get("counters", code)
+
+    @rpc
+    def services_of_counter(self, code):
+        counter = self.get("counters", code)
+        items, _ = self.repository.find("services", {"counter": counter["code"]}, 500, 0)
+        return items
+
+    @rpc
+    def counters_of_service(self, code):
+        self.get("services", code)
+        items, _ = self.repository.find("counters", {"service": code}, 500, 0)
+        return items
+
+    @rpc
+    def export_catalog(self):
+        return commands.export_catalog(self.repository)
+
+    @rpc
+    def import_catalog(self, document, mode="merge", dry_run=False):
+        summary = commands.import_catalog(self.repository, document, mode=mode, dry_run=dry_run)
+        self._relay()
+        return summary
+
+    # -- HTTP: public reads -------------------------------------------------------------
+
+    @http("GET", f"/api/catalog/{KIND}")
+    def http_list(self, request, kind):
+        return self.list(kind, **query_params(request))
+
+    @http("GET", f"/api/catalog/{KIND}/<code>")
+    def http_get(self, request, kind, code):
+        return self.get(kind, code)
+
+    @http("GET", "/api/catalog/counters/<code>/services")
+    def http_services_of_counter(self, request, code):
+        items = self.services_of_counter(code)
+        return {"items": items, "total": len(items)}
+
+    @http("GET", "/api/catalog/services/<code>/counters")
+    def http_counters_of_service(self, request, code):
+        items = self.counters_of_service(code)
+        return {"items": items, "total": len(items)}
+
+    @http("GET", "/api/catalog/export")
+    def http_export(self, request):
+        require_admin(request, self.config)
+        fmt = ExportQuerySchema().load(query_params(request))["format"]
+        document = self.export_catalog()
+        if fmt == "yaml":
+            text = yaml.safe_dump(document, allow_unicode=True, sort_keys=False)
+            return Response(text, mimetype="application/yaml",
+                            headers={"Content-Disposition": "attachment; filename=catalog.yaml"})
+        return document
+
+    # -- HTTP: admin writes -------------------------------------------------------------
+
+    @http("POST", "/api/catalog/import")
+    def http_import(self, request):
+        require_admin(request, self.config)
+        options = ImportQuerySchema().load(query_params(request))
+        document = commands.parse_document(request.get_data(), request.content_type)
+        return self.import_catalog(document, **options)
+
+    @http("POST", f"/api/catalog/{KIND}")
+    def http_create(self, request, kind):
+        require_admin(request, self.config)
+        entity = commands.create(self.repository, kind, read_json(request))
+        self._relay(kind, entity["code"])
+        return 201, entity
+
+    @http("PATCH", f"/api/catalog/{KIND}/<code>")
+    def http_update(self, request, kind, code):
+        require_admin(request, self.config)
+        entity = commands.update(self.repository, kind, code, read_json(request))
+        self._relay(kind, code)
+        return entity
+
+    @http("POST", f"/api/catalog/{KIND}/<code>/<any(activate,deactivate):action>")
+    def http_set_active(self, request, kind, code, action):
+        require_admin(request, self.config)
+        entity = commands.set_active(self.repository, kind, code, action == "activate")
+        self._relay(kind, code)
+        return entity
