@@ -1,0 +1,47 @@
+# Antre: the two commands a new user needs are `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+COMPOSE := docker compose -f deploy/compose.yaml --env-file deploy/.env
+SERVICES := catalog
+
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: install test test-unit test-integration lint run seed up down clean
+
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade 'pip<26'
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed ## Create .venv and install Antre with its dev tools
+
+test: $(BIN)/.installed ## Unit tests, then integration tests on the local RabbitMQ
+	$(BIN)/python -m pytest tests/unit tests/integration
+
+test-unit: $(BIN)/.installed
+	$(BIN)/python -m pytest tests/unit
+
+test-integration: $(BIN)/.installed
+	$(BIN)/python -m pytest tests/integration
+
+lint: $(BIN)/.installed ## ruff, then the Dockerfile and compose checks
+	$(BIN)/ruff check services tests
+	bash deploy/lint.sh
+
+run: $(BIN)/.installed ## Every service in the foreground on the local RabbitMQ; Ctrl-C stops all
+	bash deploy/run-local.sh $(SERVICES)
+
+seed: $(BIN)/.installed ## Load the sample catalog into the running catalog service
+	$(BIN)/python -m services.catalog.cli import services/catalog/sample/banyuwangi.yaml
+
+up: ## The whole system in Docker (needs deploy/.env; see deploy/.env.example)
+	$(COMPOSE) up -d --build
+
+down:
+	$(COMPOSE) down
+
+clean:
+	rm -rf $(VENV) .pytest_cache
