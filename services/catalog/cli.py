@@ -15,11 +15,11 @@ import json  # noqa: E402
 import sys  # noqa: E402
 
 import yaml  # noqa: E402
-from nameko.exceptions import RemoteError  # noqa: E402
 from nameko.standalone.rpc import ClusterRpcProxy  # noqa: E402
 
 from services.catalog.commands import parse_document  # noqa: E402
 from services.kernel.config import setting  # noqa: E402
+from services.kernel.errors import AntreError  # noqa: E402
 
 
 def main(argv=None):
@@ -49,8 +49,8 @@ def main(argv=None):
                     print(yaml.safe_dump(document, allow_unicode=True, sort_keys=False))
                 else:
                     print(json.dumps(document, indent=2, ensure_ascii=False))
-        except RemoteError as exc:
-            print(f"catalog refused: {exc.value}", file=sys.stderr)
+        except AntreError as exc:
+            print(json.dumps(exc.to_dict(), indent=2, ensure_ascii=False), file=sys.stderr)
             return 1
     return 0
 

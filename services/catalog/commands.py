@@ -12,7 +12,7 @@ import yaml
 from marshmallow import ValidationError
 
 from services.catalog.domain import KINDS, SINGULAR, flatten
-from services.catalog.schemas import CatalogDocumentSchema, entity_schema
+from services.catalog.schemas import DocumentHeaderSchema, entity_schema
 from services.kernel.errors import InvalidInput
 
 SAMPLE = Path(__file__).parent / "sample" / "banyuwangi.yaml"
@@ -38,17 +38,52 @@ def parse_document(raw, content_type=""):
     return document
 
 
-def _load(schema, raw, prefix=""):
+# Fields whose partial values are not safe to check further when they failed validation.
+UNCHECKABLE = ("opening_hours", "closed_dates", "services")
+
+
+def load_lenient(schema, raw, prefix=""):
+    """``(data, problems)``: what passed the schema, and every problem found.
+
+    When ``raw`` fails validation, ``data`` holds only the fields that passed, so the
+    catalog's own rules can still be checked on them and every problem reported at once.
+    """
+    if not isinstance(raw, dict):
+        return None, {prefix or "_schema": ["Must be an object."]}
     try:
-        return schema.load(raw)
+        return schema.load(raw), {}
     except ValidationError as exc:
-        raise InvalidInput(flatten(exc.messages, prefix)) from None
+        problems = flatten(exc.messages, prefix)
+        data = exc.valid_data if isinstance(exc.valid_data, dict) else {}
+        for name in UNCHECKABLE:
+            if any(p.startswith(f"{prefix}.{name}" if prefix else name) for p in problems):
+                data.pop(name, None)
+        return data, problems
+
+
+def load_document(document):
+    """A catalog document entity by entity: ``(data, problems)``."""
+    top = {k: v for k, v in document.items() if k not in KINDS}
+    data, problems = load_lenient(DocumentHeaderSchema(), top)
+    data = data or {}
+    for kind in KINDS:
+        items = document.get(kind) or []
+        if not isinstance(items, list):
+            problems[kind] = ["Must be a list."]
+            items = []
+        schema = entity_schema(kind)
+        data[kind] = []
+        for i, raw in enumerate(items):
+            entity, found = load_lenient(schema, raw, f"{kind}.{i}")
+            data[kind].append(entity)
+            problems.update(found)
+    return data, problems
 
 
 def import_catalog(repository, document, mode="merge", dry_run=False):
     """Make the catalog hold ``document``; returns a summary of what changed."""
-    data = _load(CatalogDocumentSchema(), document)
-    changes = repository.load().plan_import(data, mode=mode)
+    data, problems = load_document(document)
+    changes = repository.load().plan_import(data, mode=mode, invalid=problems)
     if not dry_run:
         repository.apply(changes)
     summary = {action: 0 for action in ("created", "updated", "deactivated", "activated")}
@@ -69,15 +104,17 @@ def load_sample(repository):
 
 
 def create(repository, kind, raw):
-    entity = _load(entity_schema(kind), raw)
-    changes = repository.load().plan_create(kind, entity)
+    entity, problems = load_lenient(entity_schema(kind), raw)
+    if not (entity or {}).get("code"):
+        raise InvalidInput(problems)
+    changes = repository.load().plan_create(kind, entity, invalid=problems)
     repository.apply(changes)
     return repository.get(kind, entity["code"])
 
 
 def update(repository, kind, code, raw):
-    fields = _load(entity_schema(kind, partial=True), raw)
-    changes = repository.load().plan_update(kind, code, fields)
+    fields, problems = load_lenient(entity_schema(kind, partial=True), raw)
+    changes = repository.load().plan_update(kind, code, fields or {}, invalid=problems)
     repository.apply(changes)
     return repository.get(kind, code)
 

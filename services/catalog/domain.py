@@ -113,29 +113,39 @@ class Catalog:
         """Every rule the catalog breaks, as {path: [messages]}.
 
         ``paths`` maps (kind, code) to the path used in messages (for an import, the
-        entity's position in the document); by default ``<kind>.<code>``.
+        entity's position in the document; for a single entity, "" so that paths are its
+        field names); by default ``<kind>.<code>``. Entities may be partial (fields that
+        failed schema validation are absent): rules about absent fields are skipped.
         """
         paths = paths or {}
         found = {}
 
-        def where(kind, code, attr=None):
+        def where(kind, code, attr):
             base = paths.get((kind, code), f"{kind}.{code}")
-            return f"{base}.{attr}" if attr else base
+            return f"{base}.{attr}" if base else attr
 
         def add(path, message):
             found.setdefault(path, []).append(message)
 
-        sites, agencies = self.entities["sites"], self.entities["agencies"]
-        services, counters = self.entities["services"], self.entities["counters"]
+        def refers(kind, code, attr, target_kind, entity):
+            value = entity.get(attr)
+            if value is not None and value not in self.entities[target_kind]:
+                add(where(kind, code, attr), f"Unknown {SINGULAR[target_kind]} {value!r}.")
+
+        sites, services = self.entities["sites"], self.entities["services"]
         for code, site in sites.items():
             for path, message in hours.problems(site):
                 add(where("sites", code, path), message)
         prefixes = {}
-        for code, service in sorted(services.items(), key=lambda kv: where("services", kv[0])):
-            if service["agency"] not in agencies:
-                add(where("services", code, "agency"), f"Unknown agency {service['agency']!r}.")
-            if service["site"] not in sites:
-                add(where("services", code, "site"), f"Unknown site {service['site']!r}.")
+        # Entities not being written claim their prefix first, so a clash is reported on
+        # the entity being written.
+        claim_order = sorted(services.items(),
+                             key=lambda kv: (("services", kv[0]) in paths, where("services", kv[0], "")))
+        for code, service in claim_order:
+            refers("services", code, "agency", "agencies", service)
+            refers("services", code, "site", "sites", service)
+            if service.get("ticket_prefix") is None or service.get("site") is None:
+                continue
             key = (service["site"], service["ticket_prefix"])
             if key in prefixes:
                 add(where("services", code, "ticket_prefix"),
@@ -143,70 +153,75 @@ class Catalog:
                     f"{prefixes[key]!r} in site {service['site']!r}.")
             else:
                 prefixes[key] = code
-        for code, counter in counters.items():
-            if counter["agency"] not in agencies:
-                add(where("counters", code, "agency"), f"Unknown agency {counter['agency']!r}.")
-            if counter["site"] not in sites:
-                add(where("counters", code, "site"), f"Unknown site {counter['site']!r}.")
-            for i, service_code in enumerate(counter["services"]):
+        for code, counter in self.entities["counters"].items():
+            refers("counters", code, "agency", "agencies", counter)
+            refers("counters", code, "site", "sites", counter)
+            listed = counter.get("services") or []
+            for i, service_code in enumerate(listed):
                 service = services.get(service_code)
+                path = where("counters", code, f"services.{i}")
                 if service is None:
-                    add(where("counters", code, f"services.{i}"),
-                        f"Unknown service {service_code!r}.")
-                elif service["agency"] != counter["agency"]:
-                    add(where("counters", code, f"services.{i}"),
-                        f"Service {service_code!r} belongs to agency {service['agency']!r}, "
-                        f"not {counter['agency']!r}.")
-                elif service["site"] != counter["site"]:
-                    add(where("counters", code, f"services.{i}"),
-                        f"Service {service_code!r} is offered in site {service['site']!r}, "
-                        f"not {counter['site']!r}.")
-            if len(set(counter["services"])) != len(counter["services"]):
+                    add(path, f"Unknown service {service_code!r}.")
+                elif counter.get("agency") and service.get("agency") != counter["agency"]:
+                    add(path, f"Service {service_code!r} belongs to agency "
+                              f"{service.get('agency')!r}, not {counter['agency']!r}.")
+                elif counter.get("site") and service.get("site") != counter["site"]:
+                    add(path, f"Service {service_code!r} is offered in site "
+                              f"{service.get('site')!r}, not {counter['site']!r}.")
+            if len(set(listed)) != len(listed):
                 add(where("counters", code, "services"), "A service is listed twice.")
         return found
 
-    def check(self, paths=None):
-        found = self.problems(paths)
+    def check(self, paths=None, known=None):
+        """Raise :class:`InvalidInput` with ``known`` problems plus every rule broken."""
+        found = {path: list(messages) for path, messages in (known or {}).items()}
+        for path, messages in self.problems(paths).items():
+            found.setdefault(path, []).extend(messages)
         if found:
             raise InvalidInput(found, message=f"{sum(map(len, found.values()))} problem(s) found")
 
     # -- planning changes -------------------------------------------------------------
+    #
+    # ``invalid`` carries the schema problems of the request: the entity then holds only
+    # the fields that passed, the rules are checked on those, and all problems are
+    # reported together.
 
-    def plan_create(self, kind, entity):
+    def plan_create(self, kind, entity, invalid=None):
         if entity["code"] in self.entities[kind]:
             raise Conflict(f"A {SINGULAR[kind]} with code {entity['code']!r} exists already.",
                            kind=SINGULAR[kind], code=entity["code"])
         after = self.copy()
         after.entities[kind][entity["code"]] = entity
-        after.check()
+        after.check({(kind, entity["code"]): ""}, invalid)
         return [Change(kind, entity["code"], "created", entity, sorted(entity))]
 
-    def plan_update(self, kind, code, fields_):
+    def plan_update(self, kind, code, fields_, invalid=None):
         before = self.get(kind, code)
         entity = {**before, **fields_, "code": code}
-        change = diff(kind, code, before, entity)
-        if change is None:
-            return []
         after = self.copy()
         after.entities[kind][code] = entity
-        after.check()
-        return [change]
+        after.check({(kind, code): ""}, invalid)
+        change = diff(kind, code, before, entity)
+        return [change] if change else []
 
     def plan_set_active(self, kind, code, active):
         return self.plan_update(kind, code, {"active": active})
 
-    def plan_import(self, document, mode="merge"):
-        """Changes that make the catalog hold ``document`` (already schema-valid).
+    def plan_import(self, document, mode="merge", invalid=None):
+        """Changes that make the catalog hold ``document``.
 
         ``merge`` creates and updates what the document lists and leaves the rest;
         ``replace`` also deactivates what it does not list (nothing is ever deleted:
-        tickets and reports refer to codes).
+        tickets and reports refer to codes). Entities without a valid code are skipped
+        (their problems are in ``invalid``).
         """
-        found = {}
+        found = {path: list(messages) for path, messages in (invalid or {}).items()}
         paths = {}
+        listed = {kind: [(i, e) for i, e in enumerate(document.get(kind) or [])
+                         if e and e.get("code")] for kind in KINDS}
         for kind in KINDS:
             seen = {}
-            for i, entity in enumerate(document.get(kind) or []):
+            for i, entity in listed[kind]:
                 code = entity["code"]
                 if code in seen:
                     found.setdefault(f"{kind}.{i}.code", []).append(
@@ -216,17 +231,14 @@ class Catalog:
                     paths[(kind, code)] = f"{kind}.{i}"
         after = self.copy()
         for kind in KINDS:
-            listed = {e["code"] for e in document.get(kind) or []}
+            codes = {e["code"] for _, e in listed[kind]}
             if mode == "replace":
                 for code, entity in after.entities[kind].items():
-                    if code not in listed and entity.get("active", True):
+                    if code not in codes and entity.get("active", True):
                         after.entities[kind][code] = {**entity, "active": False}
-            for entity in document.get(kind) or []:
+            for _, entity in listed[kind]:
                 after.entities[kind][entity["code"]] = dict(entity)
-        for path, messages in after.problems(paths).items():
-            found.setdefault(path, []).extend(messages)
-        if found:
-            raise InvalidInput(found, message=f"{sum(map(len, found.values()))} problem(s) found")
+        after.check(paths, found)
         changes = (
             diff(kind, code, self.entities[kind].get(code), entity)
             for kind in KINDS

@@ -171,17 +171,14 @@ def entity_schema(kind, partial=False):
     return schema
 
 
-class CatalogDocumentSchema(Schema):
-    """A whole catalog, as imported and exported."""
+class DocumentHeaderSchema(Schema):
+    """A whole catalog document: ``version`` plus the lists ``sites``, ``agencies``,
+    ``services`` and ``counters``, each entity loaded with its own schema."""
 
     class Meta:
         unknown = RAISE
 
     version = fields.Integer(load_default=1, validate=validate.Equal(1))
-    sites = fields.List(fields.Nested(SiteSchema), load_default=list)
-    agencies = fields.List(fields.Nested(AgencySchema), load_default=list)
-    services = fields.List(fields.Nested(ServiceSchema), load_default=list)
-    counters = fields.List(fields.Nested(CounterSchema), load_default=list)
 
 
 class ListQuerySchema(Schema):

@@ -12,6 +12,7 @@
 * request bodies are limited to ``MAX_BODY_BYTES``.
 """
 
+import functools
 import json
 import logging
 import uuid
@@ -123,4 +124,23 @@ class JsonHttpRequestHandler(HttpRequestHandler):
         return response_for_exception(exc)
 
 
-http = JsonHttpRequestHandler.decorator
+def http(method, url, **kwargs):
+    """Register a JSON HTTP entrypoint.
+
+    Client errors (validation, not found, conflict, ...) become their JSON response
+    inside the worker, so they are answered without a traceback in the log; anything
+    else propagates and is logged by nameko and answered with a 500.
+    """
+    register = JsonHttpRequestHandler.decorator(method, url, **kwargs)
+
+    def decorator(handler):
+        @functools.wraps(handler)
+        def answer_client_errors(*args, **kw):
+            try:
+                return handler(*args, **kw)
+            except (AntreError, ValidationError, HTTPException) as exc:
+                return response_for_exception(exc)
+
+        return register(answer_client_errors)
+
+    return decorator

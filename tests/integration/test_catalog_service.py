@@ -4,10 +4,10 @@ import json
 
 import pytest
 import yaml
-from nameko.exceptions import RemoteError
 from nameko.standalone.rpc import ServiceRpcProxy
 
 from services.catalog.service import CatalogService
+from services.kernel.errors import InvalidInput, NotFound
 from tests.unit.catalog.factories import agency, document, service
 
 
@@ -40,9 +40,12 @@ def test_rpc_reads(rpc, loaded):
     assert rpc.list("services", agency="DISDUKCAPIL")["total"] == 2
     assert [s["code"] for s in rpc.services_of_counter("L01")] == ["KTP-EL"]
     assert [c["code"] for c in rpc.counters_of_service("KTP-EL")] == ["L01"]
-    with pytest.raises(RemoteError) as caught:
+    with pytest.raises(NotFound) as caught:
         rpc.get_service("NOPE")
-    assert caught.value.exc_type == "NotFound"
+    assert caught.value.details == {"kind": "service", "code": "NOPE"}
+    with pytest.raises(InvalidInput) as invalid:
+        rpc.import_catalog(document(services=[service(fee=-1)]))
+    assert invalid.value.fields == {"services.0.fee": ["Fee must be 0 (free) or more rupiah."]}
 
 
 def test_http_lists_search_filters_and_paging(web_session, loaded):
@@ -81,10 +84,15 @@ def test_admin_writes_need_the_token(web_session, loaded, admin_headers):
     assert again.status_code == 409
     invalid = web_session.post("/api/catalog/services", headers=admin_headers,
                                json=service(code="X1", fee=-1, ticket_prefix="A", agency="GHOST"))
-    assert invalid.status_code == 400 and set(invalid.json()["fields"]) == {"fee"}
+    assert invalid.status_code == 400
+    assert invalid.json()["fields"] == {
+        "fee": ["Fee must be 0 (free) or more rupiah."],
+        "agency": ["Unknown agency 'GHOST'."],
+        "ticket_prefix": ["Ticket prefix 'A' is already used by service 'KTP-EL' in site 'BWI'."],
+    }
     clash = web_session.post("/api/catalog/services", headers=admin_headers,
                              json=service(code="X1", ticket_prefix="A", agency="GHOST"))
-    assert set(clash.json()["fields"]) == {"services.X1.agency", "services.X1.ticket_prefix"}
+    assert set(clash.json()["fields"]) == {"agency", "ticket_prefix"}
     patched = web_session.patch("/api/catalog/services/KTP-EL", headers=admin_headers,
                                 json={"fee": 15000})
     assert patched.json()["fee"] == 15000

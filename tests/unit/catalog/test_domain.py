@@ -67,7 +67,7 @@ def test_create_refuses_an_existing_code_with_conflict():
 def test_create_validates_references():
     with pytest.raises(InvalidInput) as caught:
         catalog().plan_create("services", service(code="NEW", agency="GHOST", ticket_prefix="Z"))
-    assert caught.value.fields == {"services.NEW.agency": ["Unknown agency 'GHOST'."]}
+    assert caught.value.fields == {"agency": ["Unknown agency 'GHOST'."]}
 
 
 def test_update_reports_changed_fields_and_nothing_when_equal():

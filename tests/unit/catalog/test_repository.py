@@ -45,22 +45,30 @@ def test_import_with_three_errors_reports_all_and_changes_nothing(repo):
     commands.import_catalog(repo, document())
     before = commands.export_catalog(repo)
     outbox_before = outbox_types(repo, "services")
-    bad = document(
-        services=[service(fee=-5000), service(code="KK", agency="NOPE", ticket_prefix="B")],
-        counters=[counter(), counter(code="L02", services=["GHOST"])],
-    )
+    bad = document(services=[
+        service(fee=-5000),                                    # a negative fee
+        service(code="KK", agency="NOPE", ticket_prefix="B"),  # an unknown agency
+        service(code="AKTA", ticket_prefix="A"),               # a prefix used twice in BWI
+    ])
     with pytest.raises(InvalidInput) as caught:
         commands.import_catalog(repo, bad)
-    assert set(caught.value.fields) == {"services.0.fee"}, "schema errors come first"
-
-    bad["services"][0]["fee"] = 0
-    bad["services"][1]["ticket_prefix"] = "A"
-    with pytest.raises(InvalidInput) as caught:
-        commands.import_catalog(repo, bad)
-    assert set(caught.value.fields) == {
-        "services.1.agency", "services.1.ticket_prefix", "counters.1.services.0"}
+    assert caught.value.fields == {
+        "services.0.fee": ["Fee must be 0 (free) or more rupiah."],
+        "services.1.agency": ["Unknown agency 'NOPE'."],
+        "services.2.ticket_prefix": [
+            "Ticket prefix 'A' is already used by service 'KTP-EL' in site 'BWI'."],
+    }
     assert commands.export_catalog(repo) == before
     assert outbox_types(repo, "services") == outbox_before
+
+
+def test_problems_of_references_and_schema_come_together(repo):
+    bad = document(counters=[counter(), counter(code="L02", services=["GHOST"], zone=7)],
+                   extra="x")
+    with pytest.raises(InvalidInput) as caught:
+        commands.import_catalog(repo, bad)
+    assert set(caught.value.fields) == {"extra", "counters.1.zone", "counters.1.services.0"}
+    assert repo.is_empty()
 
 
 def test_schema_errors_name_every_field_at_once(repo):
@@ -102,8 +110,7 @@ def test_dry_run_validates_without_writing(repo):
 
 
 def test_an_import_interrupted_by_a_crash_is_finished_at_recovery(repo):
-    changes = repo.load().plan_import(commands._load(
-        commands.CatalogDocumentSchema(), document()))
+    changes = repo.load().plan_import(commands.load_document(document())[0])
     # Simulate a crash after the change was logged and one entity written.
     repo.db.changes.insert_one({"_id": "c1", "status": "pending", "created_at": None,
                                 "changes": [vars(c) for c in changes]})
