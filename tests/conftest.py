@@ -20,7 +20,7 @@ import os  # noqa: E402
 import uuid  # noqa: E402
 
 import pytest  # noqa: E402
-from kombu import Connection, Queue  # noqa: E402
+from kombu import Connection, Queue, binding  # noqa: E402
 
 from services.kernel.mongo import client_for  # noqa: E402
 from services.kernel.outbox import events_exchange  # noqa: E402
@@ -70,35 +70,39 @@ def admin_headers():
 class EventTap:
     """A test subscriber: an exclusive queue bound to the events exchange."""
 
-    def __init__(self, amqp_uri, binding="#"):
+    def __init__(self, amqp_uri, *bindings):
         self.connection = Connection(amqp_uri)
-        self.queue = Queue(f"tap-{uuid.uuid4().hex[:8]}", events_exchange(), routing_key=binding,
-                           exclusive=True, auto_delete=True)
+        exchange = events_exchange()
+        self.queue = Queue(f"tap-{uuid.uuid4().hex[:8]}", exchange,
+                           bindings=[binding(exchange, routing_key=key) for key in bindings],
+                           exclusive=True)  # gone with the connection, not the consumer
         self.queue(self.connection.default_channel).declare()
         self.received = []
 
     def drain(self, expected=None, timeout=10.0):
-        """Collect messages until ``expected`` have arrived (or none came for a while)."""
-        deadline = eventlet.hubs.get_hub().clock() + timeout
-        with self.connection.Consumer(self.queue, callbacks=[self._on_message],
-                                      accept=["application/cloudevents+json", "json"]):
-            while eventlet.hubs.get_hub().clock() < deadline:
-                if expected is not None and len(self.received) >= expected:
+        """Collect messages until ``expected`` have arrived, or ``timeout`` passed, or
+        (with no ``expected``) the queue stays empty for half a second."""
+        clock = eventlet.hubs.get_hub().clock
+        deadline = clock() + timeout
+        quiet_since = clock()
+        bound = self.queue(self.connection.default_channel)
+        while clock() < deadline:
+            if expected is not None and len(self.received) >= expected:
+                break
+            message = bound.get(no_ack=False, accept=["application/cloudevents+json", "json"])
+            if message is None:
+                if expected is None and clock() - quiet_since > 0.5:
                     break
-                try:
-                    self.connection.drain_events(timeout=0.3 if expected is None else 0.5)
-                except TimeoutError:
-                    if expected is None:
-                        break
+                eventlet.sleep(0.05)
+                continue
+            quiet_since = clock()
+            self.received.append({
+                "routing_key": message.delivery_info["routing_key"],
+                "content_type": message.content_type,
+                "event": json.loads(message.body),
+            })
+            message.ack()
         return self.received
-
-    def _on_message(self, body, message):
-        self.received.append({
-            "routing_key": message.delivery_info["routing_key"],
-            "content_type": message.content_type,
-            "event": json.loads(message.body),
-        })
-        message.ack()
 
     def close(self):
         self.connection.release()
@@ -108,11 +112,46 @@ class EventTap:
 def event_tap(rabbit_config):
     taps = []
 
-    def make(binding="#"):
-        tap = EventTap(rabbit_config["AMQP_URI"], binding)
+    def make(*bindings):
+        tap = EventTap(rabbit_config["AMQP_URI"], *(bindings or ("#",)))
         taps.append(tap)
         return tap
 
     yield make
     for tap in taps:
         tap.close()
+
+
+class Http:
+    """A requests session bound to one service's base URL."""
+
+    def __init__(self, port):
+        import requests
+
+        self.base = f"http://127.0.0.1:{port}"
+        self.session = requests.Session()
+
+    def __getattr__(self, method):
+        def call(path, **kwargs):
+            kwargs.setdefault("timeout", 30)
+            return self.session.request(method.upper(), self.base + path, **kwargs)
+
+        return call
+
+
+@pytest.fixture
+def start_service(container_factory, service_config):
+    """``start_service(ServiceClass, **config)`` -> (container, Http) on a port of its own.
+
+    Every container of a test shares the broker vhost and the database prefix.
+    """
+    from nameko.testing.utils import find_free_port
+
+    def start(cls, **overrides):
+        port = find_free_port()
+        config = {**service_config, "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}", **overrides}
+        container = container_factory(cls, config)
+        container.start()
+        return container, Http(port)
+
+    return start

@@ -18,7 +18,7 @@ CODE = validate.Regexp(r"^[A-Z0-9][A-Z0-9-]*$", error="Use upper-case letters, d
 PREFIX = validate.Regexp(
     r"^[A-Z][A-Z0-9]{0,2}$", error="1 to 3 characters: an upper-case letter, then letters or digits."
 )
-HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+HHMM = re.compile(r"^(([01]\d|2[0-3]):[0-5]\d|24:00)$")  # 24:00 = end of the day
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 AGENCY_KINDS = ("local_office", "national_body", "state_company", "regional_company", "bank")
 TIME_UNITS = ("minutes", "hours", "working_days", "days")
@@ -47,7 +47,7 @@ class ClockTime(fields.String):
     def _deserialize(self, value, attr, data, **kwargs):
         value = super()._deserialize(value, attr, data, **kwargs)
         if not HHMM.match(value):
-            raise ValidationError("Use HH:MM on a 24-hour clock.")
+            raise ValidationError("Use HH:MM on a 24-hour clock (24:00 for midnight).")
         return value
 
 

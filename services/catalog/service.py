@@ -5,12 +5,10 @@ or the repository, relay the events the write produced.
 """
 
 import logging
-import os
 
 import yaml
 from nameko.dependency_providers import Config
 from nameko.rpc import rpc
-from nameko.timer import timer
 from werkzeug.wrappers import Response
 
 from services.catalog import commands
@@ -23,12 +21,11 @@ from services.kernel.errors import InvalidInput, NotFound
 from services.kernel.health import HealthMixin
 from services.kernel.http import http, query_params, read_json
 from services.kernel.mongo import MongoDatabase
-from services.kernel.outbox import Outbox
+from services.kernel.outbox import Outbox, sweep_timer
 
 log = logging.getLogger(__name__)
 
 KIND = "<any(sites,agencies,services,counters):kind>"
-SWEEP_SECONDS = float(os.environ.get("OUTBOX_SWEEP_SECONDS", "2"))
 
 
 class CatalogStore(MongoDatabase):
@@ -80,7 +77,7 @@ class CatalogService(HealthMixin):
         except Exception:  # the events stay in the outbox; the timer sweep retries them
             log.warning("relay failed; the outbox sweep will retry", exc_info=True)
 
-    @timer(interval=SWEEP_SECONDS)
+    @sweep_timer
     def sweep_outbox(self):
         for collection in self.repository.outbox_collections():
             self.outbox.sweep(collection)

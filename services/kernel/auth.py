@@ -1,8 +1,9 @@
-"""A shared admin token for write APIs (until per-role authentication exists).
+"""Shared tokens for write APIs (until per-role authentication exists).
 
-When ``ADMIN_TOKEN`` is set, admin endpoints require ``Authorization: Bearer <token>``.
-When it is empty the admin API is open, which is only for development; services log
-a warning at start-up in that case.
+When ``ADMIN_TOKEN`` is set, admin endpoints require ``Authorization: Bearer <token>``;
+staff endpoints (counter actions) accept ``STAFF_TOKEN`` or ``ADMIN_TOKEN``. When no
+token is set the API is open, which is only for development; services log a warning
+at start-up in that case.
 """
 
 import hmac
@@ -14,13 +15,23 @@ from services.kernel.errors import Unauthorized
 log = logging.getLogger(__name__)
 
 
-def require_admin(request, config):
-    token = setting("ADMIN_TOKEN", config)
-    if not token:
+def _require(request, config, names, who):
+    tokens = [setting(name, config) for name in names]
+    tokens = [token for token in tokens if token]
+    if not tokens:
         return
-    given = request.headers.get("Authorization", "")
-    if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-        raise Unauthorized("This action needs the admin token (Authorization: Bearer ...).")
+    given = request.headers.get("Authorization", "").encode()
+    if not any(hmac.compare_digest(given, f"Bearer {token}".encode()) for token in tokens):
+        raise Unauthorized(f"This action needs the {who} token (Authorization: Bearer ...).")
+
+
+def require_admin(request, config):
+    _require(request, config, ("ADMIN_TOKEN",), "admin")
+
+
+def require_staff(request, config):
+    """Counter staff: ``STAFF_TOKEN`` (counter consoles) or ``ADMIN_TOKEN``."""
+    _require(request, config, ("STAFF_TOKEN", "ADMIN_TOKEN"), "staff")
 
 
 def warn_if_open(config, service_name):

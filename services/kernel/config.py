@@ -13,6 +13,8 @@ DEFAULTS = {
     "EVENTS_EXCHANGE": "antre.events",
     "DEFAULT_TIMEZONE": "Asia/Jakarta",
     "DEFAULT_SITE": "BWI",
+    "OUTBOX_GRACE_SECONDS": "5",
+    "OUTBOX_SWEEP_SECONDS": "2",
     "CATALOG_HTTP_PORT": "8001",
     "QUEUE_HTTP_PORT": "8002",
     "NOTIFY_HTTP_PORT": "8003",

@@ -20,7 +20,9 @@ TYPE_PREFIX = "antre."
 
 
 def utcnow():
-    return datetime.now(UTC)
+    """Now, in UTC, to the millisecond: what MongoDB stores and events carry, exactly."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 def isoformat(moment):

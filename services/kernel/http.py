@@ -25,6 +25,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
 from services.kernel.errors import AntreError, InvalidInput
+from services.kernel.events import isoformat
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +34,22 @@ JSON_MIMETYPE = "application/json"
 
 
 def _default(value):
-    if isinstance(value, datetime | date):
+    if isinstance(value, datetime):
+        return isoformat(value)
+    if isinstance(value, date):
         return value.isoformat()
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def json_ready(value):
+    """``value`` with every datetime as an RFC 3339 string (for RPC and HTTP answers)."""
+    if isinstance(value, dict):
+        return {k: json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_ready(v) for v in value]
+    if isinstance(value, datetime | date):
+        return _default(value)
+    return value
 
 
 def json_response(body, status=200, headers=None):

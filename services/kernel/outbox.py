@@ -11,13 +11,15 @@ at least once, and consumers de-duplicate by event id.
 
 import json
 import logging
+from datetime import timedelta
 
 from kombu import Exchange
 from nameko.amqp.publish import Publisher
 from nameko.extensions import DependencyProvider
+from nameko.timer import Timer
 
 from services.kernel.config import setting
-from services.kernel.events import CONTENT_TYPE, source_for
+from services.kernel.events import CONTENT_TYPE, source_for, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +32,10 @@ def events_exchange(config=None):
 
 def outbox_entries(events, source):
     """What a repository stores in a document's outbox for ``events``."""
+    queued_at = utcnow()
     return [
-        {"id": event.id, "routing_key": event.routing_key, "envelope": event.envelope(source)}
+        {"id": event.id, "routing_key": event.routing_key, "envelope": event.envelope(source),
+         "queued_at": queued_at}
         for event in events
     ]
 
@@ -65,10 +69,17 @@ class EventPublisher:
 
 
 class OutboxRelay:
-    """Moves pending events from documents to the broker."""
+    """Moves pending events from documents to the broker.
 
-    def __init__(self, publisher, before_publish=None):
+    The request that wrote an event relays it at once (:meth:`relay_document`). The
+    periodic :meth:`sweep` only takes events older than ``grace_seconds``, so it does
+    not race the request that is publishing them right now; it exists for what a crash
+    or a broker outage left behind.
+    """
+
+    def __init__(self, publisher, grace_seconds=5.0, before_publish=None):
         self.publisher = publisher
+        self.grace = timedelta(seconds=grace_seconds)
         # A test hook: called before each publish, may raise to simulate a crash.
         self.before_publish = before_publish
 
@@ -77,9 +88,10 @@ class OutboxRelay:
         return self._relay(collection, doc) if doc else 0
 
     def sweep(self, collection, limit=500):
-        """Relay every pending event of ``collection``; returns how many were sent."""
+        """Relay the pending events of ``collection`` older than the grace period."""
         sent = 0
-        for doc in collection.find({f"{OUTBOX}.0": {"$exists": True}}, {OUTBOX: 1}).limit(limit):
+        stale = {f"{OUTBOX}.queued_at": {"$lte": utcnow() - self.grace}}
+        for doc in collection.find(stale, {OUTBOX: 1}).limit(limit):
             sent += self._relay(collection, doc)
         return sent
 
@@ -100,8 +112,22 @@ class Outbox(DependencyProvider):
     def setup(self):
         config = self.container.config
         publisher = EventPublisher(setting("AMQP_URI", config), events_exchange(config))
-        self.relay = OutboxRelay(publisher)
+        self.relay = OutboxRelay(publisher, float(setting("OUTBOX_GRACE_SECONDS", config)))
         self.source = source_for(self.container.service_name)
 
     def get_dependency(self, worker_ctx):
         return self.relay
+
+
+class SweepTimer(Timer):
+    """A timer whose interval is the ``OUTBOX_SWEEP_SECONDS`` setting (default 2 s)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(interval=2.0, eager=True, **kwargs)
+
+    def setup(self):
+        self.interval = float(setting("OUTBOX_SWEEP_SECONDS", self.container.config))
+        super().setup()
+
+
+sweep_timer = SweepTimer.decorator
