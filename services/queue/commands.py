@@ -1,0 +1,458 @@
+"""What the queue can be asked to do. Entry points call these and nothing else writes.
+
+``catalog`` is anything with ``site(code)``, ``service(code)``, ``counter(code)`` and
+``services_of_site(code)`` returning catalog records (the service uses RPC with a
+short cache; unit tests use a fake). ``clock()`` returns an aware ``datetime``.
+"""
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+
+from services.kernel import hours
+from services.kernel.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from services.queue import domain
+from services.queue.domain import (
+    CALLED,
+    COMPLETED,
+    COUNTER_CLOSED,
+    COUNTER_OPEN,
+    COUNTER_PAUSED,
+    SERVING,
+    TRANSFERRED,
+    WAITING,
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    max_priority_streak: int = 2  # priority calls in a row while a regular ticket waits
+    no_show_after_recalls: int = 2  # recalls before a called ticket may be marked no-show
+    estimate_window: int = 20  # recent completed services averaged for estimates
+    default_site: str = "BWI"
+
+
+# Ticket fields that stay inside the queue service.
+PRIVATE = ("_id", "secret_hash", "version", "active_counter", "queue_key", "visit_key",
+           "visit_arrived_at")
+
+
+class ServiceClosed(Conflict):
+    code = "closed"
+
+
+def hash_secret(secret):
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _new_id():
+    return uuid.uuid4().hex
+
+
+class QueueCommands:
+    def __init__(self, repository, catalog, clock, settings=Settings()):
+        self.repo = repository
+        self.catalog = catalog
+        self.clock = clock
+        self.settings = settings
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _today(self, site, now):
+        return hours.local_day(site["timezone"], now).isoformat()
+
+    def _ticket(self, ticket_id):
+        ticket = self.repo.ticket(ticket_id)
+        if ticket is None:
+            raise NotFound(f"No ticket {ticket_id!r}.", ticket_id=ticket_id)
+        return ticket
+
+    def _active_service(self, code, site_code=None):
+        service = self.catalog.service(code)
+        if not service.get("active", True):
+            raise Conflict(f"Service {code} is not offered at the moment.", service=code)
+        if site_code and service["site"] != site_code:
+            raise InvalidInput({"service": [f"Service {code} is not offered in site {site_code}."]})
+        return service
+
+    def _estimate(self, site, service, ahead, local_day, recent=None, counters=None):
+        """``(estimated minutes, open counters)``; ``recent`` service seconds and the
+        open ``counters`` are looked up unless the caller already has them."""
+        if recent is None:
+            recent = self.repo.recent_service_seconds(service["code"], local_day,
+                                                      self.settings.estimate_window)
+        if counters is None:
+            counters = self.repo.open_counters_serving(site["code"], service["code"])
+        average = domain.average_service_minutes(recent, service["typical_service_minutes"])
+        return domain.estimate_wait_minutes(ahead, counters, average), counters
+
+    # -- issuing ------------------------------------------------------------------------
+
+    def issue(self, service_code, channel="kiosk", priority=None, site_code=None):
+        """Issue a ticket. Returns ``(ticket view, secret)``; the secret is shown once."""
+        now = self.clock()
+        service = self._active_service(service_code, site_code)
+        site = self.catalog.site(service["site"])
+        state = hours.status(site, now)
+        if not state.open:
+            opens = state.next_open.strftime("%Y-%m-%d %H:%M") if state.next_open else None
+            why = {"break": f"on a break ({state.label})" if state.label else "on a break",
+                   "holiday": f"closed today ({state.label})" if state.label else "closed today",
+                   "closed_day": "closed today", "before_opening": "not open yet",
+                   "after_closing": "closed for today"}[state.reason]
+            raise ServiceClosed(
+                f"{site['name']} is {why}; it opens again at {opens}." if opens
+                else f"{site['name']} is {why}.",
+                reason=state.reason, label=state.label,
+                next_open=state.next_open.isoformat() if state.next_open else None)
+        local_day = self._today(site, now)
+        number = self.repo.next_number(site["code"], service["code"], local_day,
+                                       service.get("daily_quota"))
+        secret = secrets.token_urlsafe(18)
+        ticket_id = _new_id()
+        ticket = {
+            "_id": ticket_id,
+            "visit_id": ticket_id,
+            "leg": 1,
+            "site": site["code"],
+            "agency": service["agency"],
+            "service": service["code"],
+            "prefix": service["ticket_prefix"],
+            "number": number,
+            "ticket_number": domain.ticket_number(service["ticket_prefix"], number),
+            "local_day": local_day,
+            "channel": channel,
+            "priority": priority,
+            "status": WAITING,
+            "issued_at": now,
+            "visit_arrived_at": now,
+            "queue_key": domain.queue_key(now, number),
+            "visit_key": domain.queue_key(now, number),  # where later legs of the visit queue
+            "recalls": 0,
+            "secret_hash": hash_secret(secret),
+        }
+        ahead = self.repo.count_ahead(ticket)
+        estimate, _ = self._estimate(site, service, ahead, local_day)
+        event = domain.ticket_event(ticket, "issue", now, position=ahead + 1,
+                                    estimated_wait_minutes=estimate)
+        self.repo.insert_ticket(ticket, [event])
+        return self.view(ticket_id), secret
+
+    # -- reading ------------------------------------------------------------------------
+
+    def check_secret(self, ticket_id, secret):
+        ticket = self._ticket(ticket_id)
+        if not secret or not hmac.compare_digest(ticket["secret_hash"], hash_secret(secret)):
+            raise Unauthorized("This ticket's secret is missing or wrong.")
+        return ticket
+
+    def view(self, ticket_id):
+        """A ticket as citizens and staff see it: status, position, estimate, counter."""
+        ticket = self._ticket(ticket_id)
+        body = {k: v for k, v in ticket.items()
+                if k not in PRIVATE}
+        body["ticket_id"] = ticket["_id"]
+        body["position"] = None
+        body["estimated_wait_minutes"] = None
+        if ticket["status"] == WAITING:
+            site = self.catalog.site(ticket["site"])
+            service = self.catalog.service(ticket["service"])
+            ahead = self.repo.count_ahead(ticket)
+            body["position"] = ahead + 1
+            body["estimated_wait_minutes"], body["open_counters"] = self._estimate(
+                site, service, ahead, ticket["local_day"])
+        return body
+
+    # -- counters -----------------------------------------------------------------------
+
+    def _counter_state(self, code):
+        state = self.repo.counter(code)
+        if state is None:
+            self.catalog.counter(code)  # 404 when the catalog does not know it either
+            raise Conflict(f"Counter {code} is not open.", counter=code, state=COUNTER_CLOSED)
+        return state
+
+    def open_counter(self, code):
+        now = self.clock()
+        record = self.catalog.counter(code)
+        if not record.get("active", True):
+            raise Conflict(f"Counter {code} is deactivated in the catalog.", counter=code)
+        state = self.repo.counter(code)
+        if state and state["state"] == COUNTER_OPEN:
+            return state
+        changes = {"site": record["site"], "agency": record["agency"],
+                   "services": list(record["services"]), "state": COUNTER_OPEN,
+                   "reason": None, "since": now, "priority_streak": 0}
+        after = {"_id": code, **changes}
+        event = domain.counter_event(after, "opened", now,
+                                     previous_state=state["state"] if state else COUNTER_CLOSED)
+        return self.repo.save_counter(after, changes, [event],
+                                      state["version"] if state else None)
+
+    def pause_counter(self, code, reason):
+        now = self.clock()
+        state = self._counter_state(code)
+        if state["state"] != COUNTER_OPEN:
+            raise Conflict(f"Counter {code} is {state['state']}, not open.", counter=code,
+                           state=state["state"])
+        changes = {"state": COUNTER_PAUSED, "reason": reason, "since": now}
+        event = domain.counter_event({**state, **changes}, "paused", now)
+        return self.repo.save_counter(state, changes, [event], state["version"])
+
+    def close_counter(self, code):
+        """Close a counter. A ticket it called but did not start goes back to the front
+        of its queue; a ticket being served must be completed or transferred first.
+
+        Returns ``(counter state, returned ticket or None)``.
+        """
+        now = self.clock()
+        state = self._counter_state(code)
+        if state["state"] == COUNTER_CLOSED:
+            return state, None
+        active = self.repo.active_ticket_of(code)
+        returned = None
+        if active and active["status"] == SERVING:
+            raise Conflict(f"Counter {code} is serving {active['ticket_number']}; complete or "
+                           f"transfer it before closing.", counter=code,
+                           ticket_id=active["_id"])
+        if active and active["status"] == CALLED:
+            returned = self._return_to_front(active, now)
+        changes = {"state": COUNTER_CLOSED, "reason": None, "since": now}
+        event = domain.counter_event(
+            {**state, **changes}, "closed", now,
+            returned_ticket=returned["_id"] if returned else None)
+        return self.repo.save_counter(state, changes, [event], state["version"]), returned
+
+    def _return_to_front(self, ticket, now):
+        domain.check_transition(ticket, "return")
+        changes = {"status": WAITING, "queue_key": domain.front_key(ticket), "recalls": 0,
+                   "returned_at": now}
+        after = {**ticket, **changes, "counter": None, "called_at": None}
+        event = domain.ticket_event(after, "return", now, from_counter=ticket.get("counter"))
+        return self.repo.update_ticket(ticket, "return", changes, [event],
+                                       unset=("active_counter", "counter", "called_at"))
+
+    def call_next(self, code):
+        """Call the next ticket to counter ``code``, or return None when nobody waits."""
+        now = self.clock()
+        state = self._counter_state(code)
+        if state["state"] != COUNTER_OPEN:
+            raise Conflict(f"Counter {code} is {state['state']}; open it to call.",
+                           counter=code, state=state["state"])
+        busy = self.repo.active_ticket_of(code)
+        if busy:
+            raise domain.InvalidTransition(
+                f"Counter {code} still has {busy['ticket_number']} ({busy['status']}); "
+                f"finish it first.", counter=code, ticket_id=busy["_id"],
+                status=busy["status"], action="call")
+        site = self.catalog.site(state["site"])
+        local_day = self._today(site, now)
+        for _attempt in range(20):
+            head = {kind: self.repo.oldest_waiting(state["site"], state["services"], local_day,
+                                                   priority=kind == "priority")
+                    for kind in ("priority", "regular")}
+            pick = domain.choose_next(head["priority"] is not None, head["regular"] is not None,
+                                      state.get("priority_streak", 0),
+                                      self.settings.max_priority_streak)
+            if pick.kind is None:
+                return None
+            candidate = head[pick.kind]
+            changes = {"status": CALLED, "counter": code, "active_counter": code,
+                       "called_at": now,
+                       "waiting_seconds": (now - candidate["issued_at"]).total_seconds()}
+            event = domain.ticket_event({**candidate, **changes}, "call", now)
+            try:
+                called = self.repo.update_ticket(candidate, "call", changes, [event],
+                                                 extra_filter={"status": WAITING})
+            except domain.InvalidTransition:
+                continue  # another counter called it first: look again
+            self.repo.set_streak(code, pick.streak)
+            return called
+        raise Conflict("Too many counters are calling at once; try again.", counter=code)
+
+    # -- ticket actions by staff ------------------------------------------------------------
+
+    def _staff_ticket(self, ticket_id, counter, action):
+        ticket = self._ticket(ticket_id)
+        domain.check_transition(ticket, action)
+        if ticket.get("counter") != counter:
+            raise Conflict(f"Ticket {ticket['ticket_number']} is at counter "
+                           f"{ticket.get('counter')}, not {counter}.", ticket_id=ticket_id,
+                           counter=ticket.get("counter"))
+        return ticket
+
+    def recall(self, ticket_id, counter):
+        now = self.clock()
+        ticket = self._staff_ticket(ticket_id, counter, "recall")
+        changes = {"recalls": ticket.get("recalls", 0) + 1, "last_recalled_at": now}
+        event = domain.ticket_event({**ticket, **changes}, "recall", now)
+        return self.repo.update_ticket(ticket, "recall", changes, [event])
+
+    def start(self, ticket_id, counter):
+        now = self.clock()
+        ticket = self._staff_ticket(ticket_id, counter, "start")
+        changes = {"status": SERVING, "serving_at": now}
+        event = domain.ticket_event({**ticket, **changes}, "start", now)
+        return self.repo.update_ticket(ticket, "start", changes, [event])
+
+    def complete(self, ticket_id, counter):
+        now = self.clock()
+        ticket = self._staff_ticket(ticket_id, counter, "complete")
+        changes = {"status": COMPLETED, "ended_at": now,
+                   "service_seconds": (now - ticket["serving_at"]).total_seconds()}
+        event = domain.ticket_event({**ticket, **changes}, "complete", now)
+        return self.repo.update_ticket(ticket, "complete", changes, [event],
+                                       unset=("active_counter",))
+
+    def no_show(self, ticket_id, counter):
+        now = self.clock()
+        ticket = self._staff_ticket(ticket_id, counter, "no_show")
+        needed = self.settings.no_show_after_recalls
+        if ticket.get("recalls", 0) < needed:
+            raise domain.InvalidTransition(
+                f"Recall {ticket['ticket_number']} {needed} times before marking a no-show "
+                f"(recalled {ticket.get('recalls', 0)} times).", ticket_id=ticket_id,
+                status=ticket["status"], action="no_show", recalls=ticket.get("recalls", 0),
+                recalls_needed=needed)
+        changes = {"status": domain.NO_SHOW, "ended_at": now}
+        event = domain.ticket_event({**ticket, **changes}, "no_show", now)
+        return self.repo.update_ticket(ticket, "no_show", changes, [event],
+                                       unset=("active_counter",))
+
+    def cancel(self, ticket_id, by, reason=None):
+        """Cancel a waiting ticket; ``by`` is "citizen" or "operator"."""
+        now = self.clock()
+        ticket = self._ticket(ticket_id)
+        domain.check_transition(ticket, "cancel")
+        changes = {"status": domain.CANCELLED, "ended_at": now, "cancelled_by": by,
+                   "cancel_reason": reason}
+        event = domain.ticket_event({**ticket, **changes}, "cancel", now, cancelled_by=by,
+                                    reason=reason)
+        return self.repo.update_ticket(ticket, "cancel", changes, [event])
+
+    def transfer(self, ticket_id, counter, target_code):
+        """End this leg and queue a new leg of the same visit for ``target_code``.
+
+        The new leg's place: it is ordered by the time the visit arrived at the MPP (its
+        first ticket), so nobody who arrived later is served before it.
+        """
+        now = self.clock()
+        ticket = self._staff_ticket(ticket_id, counter, "transfer")
+        target = self._active_service(target_code, ticket["site"])
+        if target["code"] == ticket["service"]:
+            raise InvalidInput({"service": ["Transfer to a different service."]})
+        number = self.repo.next_number(ticket["site"], target["code"], ticket["local_day"],
+                                       arrival=False)
+        leg_id = _new_id()
+        leg = {
+            "_id": leg_id,
+            "visit_id": ticket["visit_id"],
+            "leg": ticket["leg"] + 1,
+            "site": ticket["site"],
+            "agency": target["agency"],
+            "service": target["code"],
+            "prefix": target["ticket_prefix"],
+            "number": number,
+            "ticket_number": domain.ticket_number(target["ticket_prefix"], number),
+            "local_day": ticket["local_day"],
+            "channel": domain.TRANSFER_CHANNEL,
+            "priority": ticket.get("priority"),
+            "status": WAITING,
+            "issued_at": now,
+            "visit_arrived_at": ticket["visit_arrived_at"],
+            "visit_key": ticket["visit_key"],
+            "queue_key": ticket["visit_key"],
+            "recalls": 0,
+            "secret_hash": ticket["secret_hash"],
+            "transferred_from": ticket["_id"],
+        }
+        changes = {"status": TRANSFERRED, "ended_at": now, "transferred_to": leg_id,
+                   "service_seconds": (now - ticket["serving_at"]).total_seconds()}
+        transferred = domain.ticket_event({**ticket, **changes}, "transfer", now,
+                                          to_service=target["code"], to_agency=target["agency"],
+                                          to_ticket_number=leg["ticket_number"])
+        issued = domain.ticket_event(leg, "issue", now)
+        changes["pending_leg"] = self.repo.pending_leg_document(leg, [issued])
+        self.repo.update_ticket(ticket, "transfer", changes, [transferred],
+                                unset=("active_counter",))
+        self.repo.finish_pending_legs()
+        return self.view(leg_id)
+
+    # -- feedback -----------------------------------------------------------------------
+
+    def feedback(self, ticket_id, scores, comment=None):
+        now = self.clock()
+        ticket = self._ticket(ticket_id)
+        if ticket["status"] != COMPLETED:
+            raise domain.InvalidTransition(
+                f"Feedback is possible after the service is completed; ticket "
+                f"{ticket['ticket_number']} is {ticket['status']}.", ticket_id=ticket_id,
+                status=ticket["status"], action="feedback")
+        record = {"_id": ticket_id, "visit_id": ticket["visit_id"], "site": ticket["site"],
+                  "agency": ticket["agency"], "service": ticket["service"],
+                  "counter": ticket.get("counter"), "local_day": ticket["local_day"],
+                  "scores": scores, "comment": comment, "submitted_at": now}
+        event = domain.feedback_event(ticket, scores, bool(comment), now)
+        self.repo.insert_feedback(record, [event])
+        return {k: v for k, v in record.items() if k != "_id"} | {"ticket_id": ticket_id}
+
+    # -- overview -----------------------------------------------------------------------
+
+    def overview(self, site_code=None):
+        """Per service of a site: waiting, now serving, average wait today, estimate.
+
+        One scan of the day's tickets, one read of the counters and one of the
+        sequences, whatever the number of services.
+        """
+        now = self.clock()
+        site = self.catalog.site(site_code or self.settings.default_site)
+        local_day = self._today(site, now)
+        per_service = {}
+        for t in self.repo.tickets_of_day(site["code"], local_day, {
+                "service": 1, "status": 1, "ticket_number": 1, "counter": 1,
+                "waiting_seconds": 1, "service_seconds": 1, "ended_at": 1}):
+            entry = per_service.setdefault(t["service"], {"waiting": 0, "now_serving": [],
+                                                          "waits": [], "served": []})
+            if t["status"] == WAITING:
+                entry["waiting"] += 1
+            elif t["status"] in (CALLED, SERVING):
+                entry["now_serving"].append({"ticket_number": t["ticket_number"],
+                                             "counter": t.get("counter"),
+                                             "status": t["status"]})
+            elif t["status"] == COMPLETED and t.get("service_seconds") is not None:
+                entry["served"].append((t["ended_at"], t["service_seconds"]))
+            if t.get("waiting_seconds") is not None and t["status"] != WAITING:
+                entry["waits"].append(t["waiting_seconds"])
+        open_counters = {}
+        for counter in self.repo.counters_of_site(site["code"]):
+            if counter["state"] == COUNTER_OPEN:
+                for code in counter["services"]:
+                    open_counters[code] = open_counters.get(code, 0) + 1
+        issued = self.repo.issued_on(site["code"], local_day)
+        empty = {"waiting": 0, "now_serving": [], "waits": [], "served": []}
+        services = []
+        for service in self.catalog.services_of_site(site["code"]):
+            entry = per_service.get(service["code"], empty)
+            recent = [seconds for _, seconds in sorted(entry["served"], key=lambda p: p[0],
+                                                       reverse=True)]
+            estimate, counters = self._estimate(
+                site, service, entry["waiting"], local_day,
+                recent=recent[: self.settings.estimate_window],
+                counters=open_counters.get(service["code"], 0))
+            waits = entry["waits"]
+            services.append({
+                "service": service["code"], "name": service["name"],
+                "agency": service["agency"], "ticket_prefix": service["ticket_prefix"],
+                "waiting": entry["waiting"], "now_serving": entry["now_serving"],
+                "open_counters": counters,
+                "average_wait_minutes": round(sum(waits) / len(waits) / 60, 1) if waits else None,
+                "estimated_wait_minutes": estimate,
+                "issued_today": issued.get(service["code"], 0),
+                "daily_quota": service.get("daily_quota"),
+            })
+        state = hours.status(site, now)
+        return {"site": site["code"], "local_day": local_day, "open": state.open,
+                "next_open": state.next_open.isoformat() if state.next_open else None,
+                "services": services}

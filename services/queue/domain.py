@@ -1,0 +1,232 @@
+"""The queue's rules, in plain Python with no I/O.
+
+A *visit* is one citizen's trip through the MPP; each *leg* of it is a ticket for one
+service. A ticket moves through::
+
+    waiting --call--> called --start--> serving --complete--> completed
+       |                |  \\--recall (counted, stays called)
+       |                |  \\--no-show (after enough recalls) --> no_show
+       |                \\--return (its counter closed) --> waiting, at the front
+       \\--cancel--> cancelled          serving --transfer--> transferred (+ a new leg)
+
+Anything else is refused with :class:`InvalidTransition` (HTTP 409) naming the
+current status.
+"""
+
+import math
+from dataclasses import dataclass
+
+from services.kernel.errors import Conflict
+from services.kernel.events import Event, isoformat
+
+WAITING, CALLED, SERVING = "waiting", "called", "serving"
+COMPLETED, NO_SHOW, CANCELLED, TRANSFERRED = "completed", "no_show", "cancelled", "transferred"
+ACTIVE = (WAITING, CALLED, SERVING)
+ENDED = (COMPLETED, NO_SHOW, CANCELLED, TRANSFERRED)
+
+# UU 25/2009 art. 29: special treatment for these groups.
+PRIORITY_GROUPS = ("disability", "elderly", "pregnant", "child", "disaster_victim")
+CHANNELS = ("kiosk", "web", "appointment", "api")
+TRANSFER_CHANNEL = "transfer"
+
+# action -> (statuses it may start from, status it leads to)
+TRANSITIONS = {
+    "call": ((WAITING,), CALLED),
+    "recall": ((CALLED,), CALLED),
+    "start": ((CALLED,), SERVING),
+    "complete": ((SERVING,), COMPLETED),
+    "no_show": ((CALLED,), NO_SHOW),
+    "cancel": ((WAITING,), CANCELLED),
+    "transfer": ((SERVING,), TRANSFERRED),
+    "return": ((CALLED,), WAITING),
+}
+# The event each action publishes (antre.ticket.<event>.v1).
+EVENT_OF = {"call": "called", "recall": "recalled", "start": "serving", "complete": "completed",
+            "no_show": "no_show", "cancel": "cancelled", "transfer": "transferred",
+            "return": "returned", "issue": "issued"}
+
+# Queue order: ``queue_key`` = arrival time in ms x 10^4 + the ticket's number, so two
+# tickets of the same millisecond keep their numbering order. Tickets sent back to the
+# front of their queue sort before every arrival.
+KEY_SCALE = 10 ** 4
+FRONT_OFFSET = 10 ** 13 * KEY_SCALE
+
+COUNTER_OPEN, COUNTER_PAUSED, COUNTER_CLOSED = "open", "paused", "closed"
+
+
+class InvalidTransition(Conflict):
+    code = "invalid_transition"
+
+
+def check_transition(ticket, action):
+    allowed, target = TRANSITIONS[action]
+    if ticket["status"] not in allowed:
+        raise InvalidTransition(
+            f"Cannot {action.replace('_', '-')} ticket {ticket['ticket_number']}: it is "
+            f"{ticket['status']}.",
+            ticket_id=ticket["_id"], status=ticket["status"], action=action,
+        )
+    return allowed[0], target
+
+
+def ticket_number(prefix, number):
+    """'A', 17 -> 'A-017' (at least three digits)."""
+    return f"{prefix}-{number:03d}"
+
+
+def queue_key(arrived_at, number):
+    return int(arrived_at.timestamp() * 1000) * KEY_SCALE + number % KEY_SCALE
+
+
+def front_key(ticket):
+    """The queue key that puts a returned ticket ahead of every arrival, oldest first."""
+    key = ticket["queue_key"]
+    return key if key < 0 else key - FRONT_OFFSET
+
+
+# -- call-next fairness ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Pick:
+    kind: str | None  # "priority", "regular" or None (nobody waiting)
+    streak: int  # priority calls in a row while a regular ticket waited, after this pick
+
+
+def choose_next(priority_waiting, regular_waiting, streak, max_streak):
+    """Which class of ticket a counter calls next.
+
+    Priority tickets (UU 25/2009) go first, but a counter calls at most ``max_streak``
+    priority tickets in a row while a regular ticket is waiting for it; then the oldest
+    regular ticket is called and the streak starts again. With nobody regular waiting,
+    priority tickets are called without limit. Within a class: first come, first served.
+    """
+    if priority_waiting and (not regular_waiting or streak < max_streak):
+        return Pick("priority", streak + 1 if regular_waiting else 0)
+    if regular_waiting:
+        return Pick("regular", 0)
+    return Pick(None, streak)
+
+
+# -- estimates -------------------------------------------------------------------------
+
+def average_service_minutes(recent_seconds, typical_minutes):
+    """Mean of recent service times (serving -> completed), else the catalog's typical."""
+    if not recent_seconds:
+        return float(typical_minutes)
+    return sum(recent_seconds) / len(recent_seconds) / 60.0
+
+
+def estimate_wait_minutes(ahead, open_counters, average_minutes):
+    """Minutes until a ticket with ``ahead`` tickets before it is called.
+
+    The open counters work through the queue in rounds of one average service time:
+    the ticket is served in round ``ceil((ahead + 1) / counters)``. Pessimistic on
+    purpose: every open counter is assumed busy, so even the next ticket waits one
+    service time. With no counter open, one counter is assumed.
+    """
+    rounds = math.ceil((ahead + 1) / max(1, open_counters))
+    return int(math.ceil(rounds * average_minutes))
+
+
+# -- feedback (IKM, Permenpan RB 14/2017) -------------------------------------------------
+
+IKM_ELEMENTS = tuple(f"u{i}" for i in range(1, 10))
+
+
+# -- events ------------------------------------------------------------------------------
+
+def _seconds(later, earlier):
+    if later is None or earlier is None:
+        return None
+    return round((later - earlier).total_seconds(), 3)
+
+
+def _iso(moment):
+    return isoformat(moment) if moment else None
+
+
+def ticket_data(ticket):
+    """What every ticket event carries: enough for a subscriber never to call back.
+
+    No personal data: the ticket carries none.
+    """
+    return {
+        "ticket_id": ticket["_id"],
+        "visit_id": ticket["visit_id"],
+        "leg": ticket["leg"],
+        "site": ticket["site"],
+        "agency": ticket["agency"],
+        "service": ticket["service"],
+        "ticket_number": ticket["ticket_number"],
+        "local_day": ticket["local_day"],
+        "status": ticket["status"],
+        "channel": ticket["channel"],
+        "priority": ticket.get("priority"),
+        "counter": ticket.get("counter"),
+        "recalls": ticket.get("recalls", 0),
+        "issued_at": _iso(ticket.get("issued_at")),
+        "called_at": _iso(ticket.get("called_at")),
+        "serving_at": _iso(ticket.get("serving_at")),
+        "ended_at": _iso(ticket.get("ended_at")),
+        "waiting_seconds": _seconds(ticket.get("called_at"), ticket.get("issued_at")),
+        "service_seconds": _seconds(ticket.get("ended_at") if ticket["status"] in
+                                    (COMPLETED, TRANSFERRED) else None, ticket.get("serving_at")),
+        "transferred_from": ticket.get("transferred_from"),
+        "transferred_to": ticket.get("transferred_to"),
+    }
+
+
+def ticket_event(ticket, action, moment, **extra):
+    return Event(
+        entity="ticket",
+        action=EVENT_OF[action],
+        subject=f"tickets/{ticket['_id']}",
+        site=ticket["site"],
+        agency=ticket["agency"],
+        data={**ticket_data(ticket), **extra},
+        time=moment,
+    )
+
+
+def counter_event(counter, action, moment, **extra):
+    return Event(
+        entity="counter",
+        action=action,
+        subject=f"counters/{counter['_id']}",
+        site=counter["site"],
+        agency=counter["agency"],
+        data={
+            "counter": counter["_id"],
+            "site": counter["site"],
+            "agency": counter["agency"],
+            "services": counter.get("services", []),
+            "state": counter["state"],
+            "reason": counter.get("reason"),
+            "at": isoformat(moment),
+            **extra,
+        },
+        time=moment,
+    )
+
+
+def feedback_event(ticket, scores, has_comment, moment):
+    return Event(
+        entity="feedback",
+        action="submitted",
+        subject=f"tickets/{ticket['_id']}",
+        site=ticket["site"],
+        agency=ticket["agency"],
+        data={
+            "ticket_id": ticket["_id"],
+            "visit_id": ticket["visit_id"],
+            "site": ticket["site"],
+            "agency": ticket["agency"],
+            "service": ticket["service"],
+            "counter": ticket.get("counter"),
+            "local_day": ticket["local_day"],
+            "scores": {k: scores[k] for k in IKM_ELEMENTS},
+            "has_comment": has_comment,
+            "submitted_at": isoformat(moment),
+        },
+        time=moment,
+    )

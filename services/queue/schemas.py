@@ -1,0 +1,71 @@
+"""Marshmallow schemas for what crosses the queue service's boundary."""
+
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+from services.queue.domain import CHANNELS, IKM_ELEMENTS, PRIORITY_GROUPS
+
+CODE = validate.Regexp(r"^[A-Z0-9][A-Z0-9-]*$", error="Use upper-case letters, digits and '-'.")
+
+
+class StrictSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class IssueTicketSchema(StrictSchema):
+    site = fields.String(load_default=None, validate=[validate.Length(max=16), CODE])
+    service = fields.String(required=True, validate=[validate.Length(min=1, max=48), CODE])
+    channel = fields.String(load_default="kiosk", validate=validate.OneOf(CHANNELS))
+    priority = fields.String(load_default=None, allow_none=True,
+                             validate=validate.OneOf(PRIORITY_GROUPS))
+
+
+class CounterActionSchema(StrictSchema):
+    """Staff actions on a ticket name the counter they act from."""
+
+    counter = fields.String(required=True, validate=[validate.Length(min=1, max=32), CODE])
+
+
+class TransferSchema(CounterActionSchema):
+    service = fields.String(required=True, validate=[validate.Length(min=1, max=48), CODE])
+
+
+class CancelSchema(StrictSchema):
+    reason = fields.String(load_default=None, validate=validate.Length(max=200))
+
+
+class PauseSchema(StrictSchema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+
+class FeedbackSchema(StrictSchema):
+    scores = fields.Dict(required=True, keys=fields.String(validate=validate.OneOf(IKM_ELEMENTS)),
+                         values=fields.Integer(strict=True, validate=validate.Range(min=1, max=4)))
+    comment = fields.String(load_default=None, validate=validate.Length(max=1000))
+
+    @validates_schema
+    def all_nine_elements(self, data, **kwargs):
+        missing = [k for k in IKM_ELEMENTS if k not in data.get("scores", {})]
+        if missing:
+            raise ValidationError({"scores": {k: ["Score 1-4 required."] for k in missing}})
+
+
+class OverviewQuerySchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    site = fields.String(load_default=None, validate=CODE)
+
+
+class TicketListQuerySchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    site = fields.String(load_default=None, validate=CODE)
+    service = fields.String(load_default=None, validate=CODE)
+    counter = fields.String(load_default=None, validate=CODE)
+    status = fields.String(load_default=None, validate=validate.OneOf(
+        ("waiting", "called", "serving", "completed", "no_show", "cancelled", "transferred")))
+    day = fields.Date(load_default=None)
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0))

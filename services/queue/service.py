@@ -1,0 +1,328 @@
+"""The queue service: tickets, counters and the ticket lifecycle.
+
+Entrypoints stay thin: parse the boundary, call :class:`QueueCommands`, relay the
+events the write produced, answer JSON.
+"""
+
+import logging
+import os
+import time
+
+from nameko.dependency_providers import Config
+from nameko.extensions import DependencyProvider
+from nameko.rpc import RpcProxy, rpc
+
+from services.kernel.auth import require_staff, warn_if_open
+from services.kernel.config import setting
+from services.kernel.errors import InvalidInput, NotFound
+from services.kernel.events import utcnow
+from services.kernel.health import HealthMixin
+from services.kernel.http import http, json_ready, query_params, read_json
+from services.kernel.mongo import MongoDatabase
+from services.kernel.outbox import Outbox, sweep_timer
+from services.queue import schemas
+from services.queue.commands import PRIVATE, QueueCommands, Settings
+from services.queue.repository import QueueRepository
+
+log = logging.getLogger(__name__)
+
+CATALOG_CACHE_SECONDS = float(os.environ.get("CATALOG_CACHE_SECONDS", "15"))
+
+
+class QueueStore(MongoDatabase):
+    def __init__(self):
+        super().__init__(QueueRepository)
+
+    def start(self):
+        finished = self.repository.finish_pending_legs()
+        if finished:
+            log.warning("inserted %d transfer leg(s) interrupted by a crash", finished)
+        warn_if_open(self.container.config, self.container.service_name)
+
+
+class TtlCache:
+    """Catalog records for a few seconds, shared by the workers of one container."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+        self.entries = {}
+
+    def get(self, key, load):
+        hit = self.entries.get(key)
+        now = time.monotonic()
+        if hit and now - hit[0] < self.seconds:
+            return hit[1]
+        value = load()
+        self.entries[key] = (now, value)
+        return value
+
+
+class CatalogCache(DependencyProvider):
+    def setup(self):
+        self.cache = TtlCache(CATALOG_CACHE_SECONDS)
+
+    def get_dependency(self, worker_ctx):
+        return self.cache
+
+
+class CatalogLookup:
+    """What the queue needs of the catalog, over RPC, briefly cached."""
+
+    def __init__(self, rpc_proxy, cache):
+        self.rpc = rpc_proxy
+        self.cache = cache
+
+    def site(self, code):
+        return self.cache.get(("site", code), lambda: self.rpc.get_site(code))
+
+    def service(self, code):
+        return self.cache.get(("service", code), lambda: self.rpc.get_service(code))
+
+    def counter(self, code):
+        # Counters are read fresh: opening one must see the catalog as it is now.
+        return self.rpc.get_counter(code)
+
+    def services_of_site(self, code):
+        return self.cache.get(("services", code), lambda: self.rpc.list(
+            "services", site=code, active=True, limit=500)["items"])
+
+
+class Clock(DependencyProvider):
+    def get_dependency(self, worker_ctx):
+        return utcnow
+
+
+def _settings(config):
+    def number(name, default):
+        value = setting(name, config)
+        return int(value) if value not in (None, "") else default
+
+    return Settings(
+        max_priority_streak=number("MAX_PRIORITY_STREAK", 2),
+        no_show_after_recalls=number("NO_SHOW_AFTER_RECALLS", 2),
+        default_site=setting("DEFAULT_SITE", config),
+    )
+
+
+def _secret(request):
+    return request.headers.get("X-Ticket-Secret") or request.args.get("secret")
+
+
+class QueueService(HealthMixin):
+    name = "queue"
+
+    repository = QueueStore()
+    outbox = Outbox()
+    catalog_rpc = RpcProxy("catalog")
+    catalog_cache = CatalogCache()
+    clock = Clock()
+    config = Config()
+
+    @property
+    def commands(self):
+        return QueueCommands(self.repository, CatalogLookup(self.catalog_rpc, self.catalog_cache),
+                             self.clock, _settings(self.config))
+
+    def _relay(self, *ticket_ids, counter=None):
+        try:
+            for ticket_id in ticket_ids:
+                self.outbox.relay_document(self.repository.tickets, ticket_id)
+            if counter:
+                self.outbox.relay_document(self.repository.counters, counter)
+        except Exception:  # the events stay in the outbox; the timer sweep retries them
+            log.warning("relay failed; the outbox sweep will retry", exc_info=True)
+
+    @sweep_timer
+    def sweep_outbox(self):
+        self.repository.finish_pending_legs()
+        for collection in self.repository.outbox_collections():
+            self.outbox.sweep(collection)
+
+    # -- RPC ----------------------------------------------------------------------------
+
+    @rpc
+    def issue_ticket(self, service, channel="kiosk", priority=None, site=None):
+        request = schemas.IssueTicketSchema().load(
+            {"service": service, "channel": channel, "priority": priority, "site": site})
+        ticket, secret = self.commands.issue(request["service"], request["channel"],
+                                             request["priority"], request["site"])
+        self._relay(ticket["ticket_id"])
+        return json_ready({**ticket, "secret": secret})
+
+    @rpc
+    def get_ticket(self, ticket_id):
+        return json_ready(self.commands.view(ticket_id))
+
+    @rpc
+    def open_counter(self, counter):
+        state = self.commands.open_counter(counter)
+        self._relay(counter=counter)
+        return json_ready(_counter_view(state))
+
+    @rpc
+    def pause_counter(self, counter, reason):
+        request = schemas.PauseSchema().load({"reason": reason})
+        state = self.commands.pause_counter(counter, request["reason"])
+        self._relay(counter=counter)
+        return json_ready(_counter_view(state))
+
+    @rpc
+    def close_counter(self, counter):
+        state, returned = self.commands.close_counter(counter)
+        self._relay(*([returned["_id"]] if returned else []), counter=counter)
+        return json_ready({**_counter_view(state),
+                           "returned_ticket": returned["_id"] if returned else None})
+
+    @rpc
+    def call_next(self, counter):
+        ticket = self.commands.call_next(counter)
+        if ticket is None:
+            return None
+        self._relay(ticket["_id"])
+        return json_ready(self.commands.view(ticket["_id"]))
+
+    @rpc
+    def act(self, ticket_id, action, counter):
+        """``action`` is one of recall, start, complete, no_show, done by ``counter``."""
+        handlers = {"recall": self.commands.recall, "start": self.commands.start,
+                    "complete": self.commands.complete, "no_show": self.commands.no_show}
+        if action not in handlers:
+            raise InvalidInput({"action": [f"One of {', '.join(handlers)}."]})
+        schemas.CounterActionSchema().load({"counter": counter})
+        handlers[action](ticket_id, counter)
+        self._relay(ticket_id)
+        return json_ready(self.commands.view(ticket_id))
+
+    @rpc
+    def transfer(self, ticket_id, counter, service):
+        schemas.TransferSchema().load({"counter": counter, "service": service})
+        leg = self.commands.transfer(ticket_id, counter, service)
+        self._relay(ticket_id, leg["ticket_id"])
+        return json_ready(leg)
+
+    @rpc
+    def cancel(self, ticket_id, by="operator", reason=None):
+        schemas.CancelSchema().load({"reason": reason})
+        self.commands.cancel(ticket_id, by, reason)
+        self._relay(ticket_id)
+        return json_ready(self.commands.view(ticket_id))
+
+    @rpc
+    def submit_feedback(self, ticket_id, scores, comment=None):
+        request = schemas.FeedbackSchema().load({"scores": scores, "comment": comment})
+        record = self.commands.feedback(ticket_id, request["scores"], request["comment"])
+        try:
+            self.outbox.relay_document(self.repository.feedback, ticket_id)
+        except Exception:  # stays in the outbox; the sweep retries
+            log.warning("relay failed; the outbox sweep will retry", exc_info=True)
+        return json_ready(record)
+
+    @rpc
+    def overview(self, site=None):
+        return json_ready(self.commands.overview(site))
+
+    @rpc
+    def counter_status(self, counter):
+        state = self.repository.counter(counter)
+        if state is None:
+            self.commands.catalog.counter(counter)
+            return {"counter": counter, "state": "closed", "ticket": None}
+        active = self.repository.active_ticket_of(counter)
+        return json_ready({**_counter_view(state),
+                           "ticket": self.commands.view(active["_id"]) if active else None})
+
+    # -- HTTP ---------------------------------------------------------------------------
+
+    @http("POST", "/api/queue/tickets")
+    def http_issue(self, request):
+        body = schemas.IssueTicketSchema().load(read_json(request))
+        ticket = self.issue_ticket(**body)
+        ticket["status_url"] = (f"/api/queue/tickets/{ticket['ticket_id']}"
+                                f"?secret={ticket['secret']}")
+        return 201, ticket
+
+    @http("GET", "/api/queue/tickets")
+    def http_list_tickets(self, request):
+        require_staff(request, self.config)
+        query = schemas.TicketListQuerySchema().load(query_params(request))
+        mongo_query = {k: query[k] for k in ("site", "service", "counter", "status") if query[k]}
+        if query["day"]:
+            mongo_query["local_day"] = query["day"].isoformat()
+        items, total = self.repository.list_tickets(mongo_query, query["limit"], query["offset"])
+        items = [{"ticket_id": item["_id"], **{k: v for k, v in item.items() if k not in PRIVATE}}
+                 for item in items]
+        return {"items": json_ready(items), "total": total}
+
+    @http("GET", "/api/queue/tickets/<ticket_id>")
+    def http_get_ticket(self, request, ticket_id):
+        self._citizen_or_staff(request, ticket_id)
+        return self.get_ticket(ticket_id)
+
+    @http("POST", "/api/queue/tickets/<ticket_id>/cancel")
+    def http_cancel(self, request, ticket_id):
+        body = schemas.CancelSchema().load(read_json(request, required=False))
+        by = self._citizen_or_staff(request, ticket_id)
+        return self.cancel(ticket_id, by=by, reason=body["reason"])
+
+    @http("POST", "/api/queue/tickets/<ticket_id>/feedback")
+    def http_feedback(self, request, ticket_id):
+        self.commands.check_secret(ticket_id, _secret(request))
+        body = schemas.FeedbackSchema().load(read_json(request))
+        return 201, self.submit_feedback(ticket_id, body["scores"], body["comment"])
+
+    @http("POST", "/api/queue/tickets/<ticket_id>/<any(recall,start,complete,no-show):action>")
+    def http_act(self, request, ticket_id, action):
+        require_staff(request, self.config)
+        body = schemas.CounterActionSchema().load(read_json(request))
+        return self.act(ticket_id, action.replace("-", "_"), body["counter"])
+
+    @http("POST", "/api/queue/tickets/<ticket_id>/transfer")
+    def http_transfer(self, request, ticket_id):
+        require_staff(request, self.config)
+        body = schemas.TransferSchema().load(read_json(request))
+        return 201, self.transfer(ticket_id, body["counter"], body["service"])
+
+    @http("POST", "/api/queue/counters/<counter>/<any(open,close):action>")
+    def http_counter_open_close(self, request, counter, action):
+        require_staff(request, self.config)
+        read_json(request, required=False)
+        return (self.open_counter if action == "open" else self.close_counter)(counter)
+
+    @http("POST", "/api/queue/counters/<counter>/pause")
+    def http_counter_pause(self, request, counter):
+        require_staff(request, self.config)
+        body = schemas.PauseSchema().load(read_json(request))
+        return self.pause_counter(counter, body["reason"])
+
+    @http("POST", "/api/queue/counters/<counter>/call-next")
+    def http_call_next(self, request, counter):
+        require_staff(request, self.config)
+        ticket = self.call_next(counter)
+        return {"ticket": ticket, "message": None if ticket else "Tidak ada antrean menunggu."}
+
+    @http("GET", "/api/queue/counters/<counter>")
+    def http_counter_status(self, request, counter):
+        require_staff(request, self.config)
+        return self.counter_status(counter)
+
+    @http("GET", "/api/queue/overview")
+    def http_overview(self, request):
+        query = schemas.OverviewQuerySchema().load(query_params(request))
+        return self.overview(query["site"])
+
+    def _citizen_or_staff(self, request, ticket_id):
+        """"citizen" with the ticket's secret, "operator" with a staff token."""
+        secret = _secret(request)
+        if secret:
+            self.commands.check_secret(ticket_id, secret)
+            return "citizen"
+        require_staff(request, self.config)
+        if self.repository.ticket(ticket_id) is None:
+            raise NotFound(f"No ticket {ticket_id!r}.", ticket_id=ticket_id)
+        return "operator"
+
+
+def _counter_view(state):
+    return {"counter": state["_id"], "site": state["site"], "agency": state["agency"],
+            "services": state["services"], "state": state["state"],
+            "reason": state.get("reason"), "since": state.get("since")}

@@ -1,0 +1,165 @@
+"""The queue service with the catalog service, on the real broker."""
+
+import eventlet
+import pytest
+from nameko.standalone.rpc import ClusterRpcProxy
+
+from services.catalog.service import CatalogService
+from services.queue.service import QueueService
+from tests.conftest import ADMIN_TOKEN
+from tests.unit.catalog.factories import agency, counter, document, service, site
+
+ALWAYS_OPEN = [{"day": d, "open": "00:00", "close": "24:00", "breaks": []}
+               for d in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
+                         "sunday")]
+STAFF = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+def hall_catalog(counters=4):
+    """An always-open site with three services of two agencies and some counters."""
+    return document(
+        sites=[site(opening_hours=ALWAYS_OPEN)],
+        agencies=[agency(), agency(code="BPJSKES", name="BPJS Kesehatan", kind="state_company")],
+        services=[service(daily_quota=None),
+                  service(code="AKTA", name="Akta Kelahiran", ticket_prefix="B",
+                          daily_quota=None),
+                  service(code="BPJS", agency="BPJSKES", name="Pendaftaran BPJS",
+                          ticket_prefix="C", daily_quota=None)],
+        counters=[counter(code=f"L{i:02d}", services=["KTP-EL", "AKTA"])
+                  for i in range(1, counters + 1)]
+        + [counter(code="B01", agency="BPJSKES", services=["BPJS"])],
+    )
+
+
+@pytest.fixture
+def cluster(service_config):
+    with ClusterRpcProxy(service_config, timeout=30) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def hall(start_service, cluster):
+    _, catalog_http = start_service(CatalogService)
+    cluster.catalog.import_catalog(hall_catalog(counters=20))
+    queue_container, queue_http = start_service(QueueService)
+    return queue_container, queue_http
+
+
+def test_http_ticket_lifecycle_with_secret_and_staff_token(hall):
+    _, http = hall
+    issued = http.post("/api/queue/tickets", json={"service": "KTP-EL", "priority": "elderly"})
+    assert issued.status_code == 201, issued.text
+    ticket = issued.json()
+    assert ticket["ticket_number"] == "A-001" and ticket["position"] == 1
+    assert ticket["status_url"].endswith(ticket["secret"])
+    own = http.get(ticket["status_url"])
+    assert own.status_code == 200 and own.json()["status"] == "waiting"
+    assert "secret_hash" not in own.json() and "secret" not in own.json()
+    assert http.get(f"/api/queue/tickets/{ticket['ticket_id']}?secret=nope").status_code == 401
+    assert http.get(f"/api/queue/tickets/{ticket['ticket_id']}").status_code == 401
+    assert http.post("/api/queue/counters/L01/open").status_code == 401
+    assert http.post("/api/queue/counters/L01/open", headers=STAFF).json()["state"] == "open"
+    called = http.post("/api/queue/counters/L01/call-next", headers=STAFF).json()["ticket"]
+    assert called["ticket_id"] == ticket["ticket_id"] and called["counter"] == "L01"
+    path = f"/api/queue/tickets/{ticket['ticket_id']}"
+    wrong = http.post(f"{path}/complete", json={"counter": "L01"}, headers=STAFF)
+    assert wrong.status_code == 409 and wrong.json()["status"] == "called"
+    assert http.post(f"{path}/start", json={"counter": "L01"}, headers=STAFF).status_code == 200
+    done = http.post(f"{path}/complete", json={"counter": "L01"}, headers=STAFF).json()
+    assert done["status"] == "completed"
+    scores = {f"u{i}": 4 for i in range(1, 10)}
+    feedback = http.post(f"{path}/feedback", headers={"X-Ticket-Secret": ticket["secret"]},
+                         json={"scores": scores})
+    assert feedback.status_code == 201
+    again = http.post(f"{path}/feedback", headers={"X-Ticket-Secret": ticket["secret"]},
+                      json={"scores": scores})
+    assert again.status_code == 409
+
+
+def test_http_errors_name_the_field(hall):
+    _, http = hall
+    bad = http.post("/api/queue/tickets", json={"service": "ktp", "priority": "vip",
+                                                "channel": "fax", "extra": 1})
+    assert bad.status_code == 400
+    assert set(bad.json()["fields"]) == {"service", "priority", "channel", "extra"}
+    unknown = http.post("/api/queue/tickets", json={"service": "NOPE"})
+    assert unknown.status_code == 404 and unknown.json()["error"] == "not_found"
+    assert http.post("/api/queue/tickets", data="[1,2]").status_code == 400
+    missing = http.post("/api/queue/tickets/nope/start", json={"counter": "L01"}, headers=STAFF)
+    assert missing.status_code == 404
+    pause = http.post("/api/queue/counters/L01/pause", json={}, headers=STAFF)
+    assert pause.status_code == 400 and "reason" in pause.json()["fields"]
+    assert http.get("/api/queue/overview?site=BWI").json()["site"] == "BWI"
+    assert http.get("/health").json()["status"] == "ok"
+
+
+def test_twenty_counters_calling_at_once_call_every_ticket_exactly_once(hall, cluster):
+    _, http = hall
+    counters = [f"L{i:02d}" for i in range(1, 21)]
+    for code in counters:
+        cluster.queue.open_counter(code)
+    issued = {cluster.queue.issue_ticket("AKTA")["ticket_id"] for _ in range(30)}
+    called = []
+    for _round in range(2):
+        pool = eventlet.GreenPool(20)
+        answers = list(pool.imap(
+            lambda code: http.post(f"/api/queue/counters/{code}/call-next", headers=STAFF),
+            counters))
+        assert all(a.status_code == 200 for a in answers), [a.text for a in answers]
+        tickets = [a.json()["ticket"] for a in answers if a.json()["ticket"]]
+        called += tickets
+        for t in tickets:
+            cluster.queue.act(t["ticket_id"], "start", t["counter"])
+            cluster.queue.act(t["ticket_id"], "complete", t["counter"])
+    ids = [t["ticket_id"] for t in called]
+    assert len(ids) == len(set(ids)) == 30
+    assert set(ids) == issued
+
+
+def test_numbering_is_unique_across_two_replicas_issuing_at_once(start_service, cluster):
+    start_service(CatalogService)
+    cluster.catalog.import_catalog(hall_catalog())
+    _, first = start_service(QueueService)
+    _, second = start_service(QueueService)
+    pool = eventlet.GreenPool(40)
+    answers = list(pool.imap(
+        lambda i: (first if i % 2 else second).post("/api/queue/tickets",
+                                                     json={"service": "KTP-EL"}),
+        range(80)))
+    numbers = sorted(a.json()["number"] for a in answers)
+    assert numbers == list(range(1, 81))
+
+
+def test_a_crash_between_write_and_publish_loses_no_event(start_service, cluster, event_tap,
+                                                         database):
+    tap = event_tap("ticket.#")
+    start_service(CatalogService)
+    cluster.catalog.import_catalog(hall_catalog())
+    queue, http = start_service(QueueService, OUTBOX_SWEEP_SECONDS=3600)
+    relay = next(ext for ext in queue.dependencies if type(ext).__name__ == "Outbox").relay
+
+    class Crash(Exception):
+        """The process dies between the write and the publish."""
+
+    def die(entry):
+        raise Crash(entry["id"])
+
+    relay.before_publish = die
+    ticket = http.post("/api/queue/tickets", json={"service": "KTP-EL"}).json()
+    pending = database("queue").tickets.find_one({"_id": ticket["ticket_id"]})["outbox"]
+    assert [e["envelope"]["type"] for e in pending] == ["antre.ticket.issued.v1"]
+    queue.kill()
+    assert tap.drain(timeout=1) == []
+
+    # The restarted process: its sweep relays what the dead one left in the outbox.
+    start_service(QueueService, OUTBOX_SWEEP_SECONDS=0.2, OUTBOX_GRACE_SECONDS=0)
+    [message] = tap.drain(expected=1)
+    assert message["event"]["id"] == pending[0]["id"]
+    assert message["routing_key"] == "ticket.issued.DISDUKCAPIL"
+    assert eventlet.with_timeout(5, _outbox_empty, database, ticket["ticket_id"])
+
+
+def _outbox_empty(database, ticket_id):
+    while database("queue").tickets.find_one({"_id": ticket_id})["outbox"]:
+        eventlet.sleep(0.05)
+    return True

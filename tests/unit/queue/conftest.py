@@ -1,0 +1,94 @@
+"""A queue with a fake catalog and a clock the test moves (fakes, not mocks)."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.kernel.errors import NotFound
+from services.queue.commands import QueueCommands, Settings
+from services.queue.repository import QueueRepository
+from tests.unit.catalog.factories import counter, service, site
+
+# Monday 2026-11-23, 09:00 in Jakarta (UTC+7).
+MONDAY_9AM = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+
+
+class FakeCatalog:
+    def __init__(self, sites, services, counters):
+        self.sites = {s["code"]: s for s in sites}
+        self.services = {s["code"]: s for s in services}
+        self.counters = {c["code"]: c for c in counters}
+
+    def _get(self, table, code, kind):
+        if code not in table:
+            raise NotFound(f"No {kind} with code {code!r}.", kind=kind, code=code)
+        return table[code]
+
+    def site(self, code):
+        return self._get(self.sites, code, "site")
+
+    def service(self, code):
+        return self._get(self.services, code, "service")
+
+    def counter(self, code):
+        return self._get(self.counters, code, "counter")
+
+    def services_of_site(self, code):
+        return [s for s in self.services.values() if s["site"] == code and s["active"]]
+
+
+class Clock:
+    def __init__(self, now=MONDAY_9AM):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, **delta):
+        self.now += timedelta(**delta)
+
+
+def default_catalog():
+    services = [
+        service(),  # KTP-EL, prefix A, quota 100, 10 typical minutes
+        service(code="AKTA", name="Akta Kelahiran", ticket_prefix="B", daily_quota=None),
+        service(code="KK", name="Kartu Keluarga", ticket_prefix="C", daily_quota=3),
+        service(code="BPJS", agency="BPJSKES", name="Pendaftaran BPJS", ticket_prefix="D"),
+    ]
+    counters = [
+        counter(code="L01", services=["KTP-EL", "AKTA"]),
+        counter(code="L02", services=["KTP-EL", "AKTA"]),
+        counter(code="L03", services=["KK"]),
+        counter(code="L09", agency="BPJSKES", services=["BPJS"]),
+    ]
+    return FakeCatalog([site()], services, counters)
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def catalog():
+    return default_catalog()
+
+
+@pytest.fixture
+def repo(database):
+    repository = QueueRepository(database("queue"))
+    repository.ensure_indexes()
+    return repository
+
+
+@pytest.fixture
+def queue(repo, catalog, clock):
+    return QueueCommands(repo, catalog, clock, Settings(max_priority_streak=2,
+                                                        no_show_after_recalls=2))
+
+
+def outbox_events(repo, collection="tickets"):
+    """Every pending event of a collection, oldest first."""
+    events = [entry["envelope"] for doc in repo.db[collection].find()
+              for entry in doc.get("outbox", [])]
+    return sorted(events, key=lambda e: e["time"])
