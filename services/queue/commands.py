@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from services.kernel import hours
 from services.kernel.errors import Conflict, InvalidInput, NotFound, Unauthorized
-from services.queue import domain
+from services.queue import domain, messages
 from services.queue.domain import (
     CALLED,
     COMPLETED,
@@ -66,15 +66,15 @@ class QueueCommands:
     def _ticket(self, ticket_id):
         ticket = self.repo.ticket(ticket_id)
         if ticket is None:
-            raise NotFound(f"No ticket {ticket_id!r}.", ticket_id=ticket_id)
+            raise NotFound(f"Tiket {ticket_id} tidak ditemukan.", ticket_id=ticket_id)
         return ticket
 
     def _active_service(self, code, site_code=None):
         service = self.catalog.service(code)
         if not service.get("active", True):
-            raise Conflict(f"Service {code} is not offered at the moment.", service=code)
+            raise Conflict(f"Layanan {service['name']} sedang tidak tersedia.", service=code)
         if site_code and service["site"] != site_code:
-            raise InvalidInput({"service": [f"Service {code} is not offered in site {site_code}."]})
+            raise InvalidInput({"service": [f"Layanan {code} tidak tersedia di {site_code}."]})
         return service
 
     def _estimate(self, site, service, ahead, local_day, recent=None, counters=None):
@@ -97,14 +97,8 @@ class QueueCommands:
         site = self.catalog.site(service["site"])
         state = hours.status(site, now)
         if not state.open:
-            opens = state.next_open.strftime("%Y-%m-%d %H:%M") if state.next_open else None
-            why = {"break": f"on a break ({state.label})" if state.label else "on a break",
-                   "holiday": f"closed today ({state.label})" if state.label else "closed today",
-                   "closed_day": "closed today", "before_opening": "not open yet",
-                   "after_closing": "closed for today"}[state.reason]
             raise ServiceClosed(
-                f"{site['name']} is {why}; it opens again at {opens}." if opens
-                else f"{site['name']} is {why}.",
+                messages.closed(site["name"], state.reason, state.label, state.next_open),
                 reason=state.reason, label=state.label,
                 next_open=state.next_open.isoformat() if state.next_open else None)
         local_day = self._today(site, now)
@@ -145,7 +139,7 @@ class QueueCommands:
     def check_secret(self, ticket_id, secret):
         ticket = self._ticket(ticket_id)
         if not secret or not hmac.compare_digest(ticket["secret_hash"], hash_secret(secret)):
-            raise Unauthorized("This ticket's secret is missing or wrong.")
+            raise Unauthorized("Kode rahasia tiket tidak ada atau salah.")
         return ticket
 
     def view(self, ticket_id):
@@ -171,14 +165,14 @@ class QueueCommands:
         state = self.repo.counter(code)
         if state is None:
             self.catalog.counter(code)  # 404 when the catalog does not know it either
-            raise Conflict(f"Counter {code} is not open.", counter=code, state=COUNTER_CLOSED)
+            raise Conflict(f"Loket {code} belum dibuka.", counter=code, state=COUNTER_CLOSED)
         return state
 
     def open_counter(self, code):
         now = self.clock()
         record = self.catalog.counter(code)
         if not record.get("active", True):
-            raise Conflict(f"Counter {code} is deactivated in the catalog.", counter=code)
+            raise Conflict(f"Loket {code} dinonaktifkan di katalog.", counter=code)
         state = self.repo.counter(code)
         if state and state["state"] == COUNTER_OPEN:
             return state
@@ -195,7 +189,7 @@ class QueueCommands:
         now = self.clock()
         state = self._counter_state(code)
         if state["state"] != COUNTER_OPEN:
-            raise Conflict(f"Counter {code} is {state['state']}, not open.", counter=code,
+            raise Conflict(f"Loket {code} sedang {messages.COUNTER_STATE[state['state']]}.", counter=code,
                            state=state["state"])
         changes = {"state": COUNTER_PAUSED, "reason": reason, "since": now}
         event = domain.counter_event({**state, **changes}, "paused", now)
@@ -214,8 +208,8 @@ class QueueCommands:
         active = self.repo.active_ticket_of(code)
         returned = None
         if active and active["status"] == SERVING:
-            raise Conflict(f"Counter {code} is serving {active['ticket_number']}; complete or "
-                           f"transfer it before closing.", counter=code,
+            raise Conflict(f"Loket {code} sedang melayani {active['ticket_number']}; selesaikan "
+                           f"atau alihkan dulu sebelum menutup loket.", counter=code,
                            ticket_id=active["_id"])
         if active and active["status"] == CALLED:
             returned = self._return_to_front(active, now)
@@ -239,13 +233,15 @@ class QueueCommands:
         now = self.clock()
         state = self._counter_state(code)
         if state["state"] != COUNTER_OPEN:
-            raise Conflict(f"Counter {code} is {state['state']}; open it to call.",
+            raise Conflict(f"Loket {code} sedang {messages.COUNTER_STATE[state['state']]}; buka loket "
+                           f"untuk memanggil.",
                            counter=code, state=state["state"])
         busy = self.repo.active_ticket_of(code)
         if busy:
             raise domain.InvalidTransition(
-                f"Counter {code} still has {busy['ticket_number']} ({busy['status']}); "
-                f"finish it first.", counter=code, ticket_id=busy["_id"],
+                f"Loket {code} masih menangani {busy['ticket_number']} "
+                f"({messages.status(busy['status'])}); selesaikan dulu.", counter=code,
+                ticket_id=busy["_id"],
                 status=busy["status"], action="call")
         site = self.catalog.site(state["site"])
         local_day = self._today(site, now)
@@ -270,7 +266,7 @@ class QueueCommands:
                 continue  # another counter called it first: look again
             self.repo.set_streak(code, pick.streak)
             return called
-        raise Conflict("Too many counters are calling at once; try again.", counter=code)
+        raise Conflict("Terlalu banyak loket memanggil bersamaan; coba lagi.", counter=code)
 
     # -- ticket actions by staff ------------------------------------------------------------
 
@@ -278,8 +274,8 @@ class QueueCommands:
         ticket = self._ticket(ticket_id)
         domain.check_transition(ticket, action)
         if ticket.get("counter") != counter:
-            raise Conflict(f"Ticket {ticket['ticket_number']} is at counter "
-                           f"{ticket.get('counter')}, not {counter}.", ticket_id=ticket_id,
+            raise Conflict(f"Tiket {ticket['ticket_number']} ada di loket "
+                           f"{ticket.get('counter')}, bukan {counter}.", ticket_id=ticket_id,
                            counter=ticket.get("counter"))
         return ticket
 
@@ -312,8 +308,8 @@ class QueueCommands:
         needed = self.settings.no_show_after_recalls
         if ticket.get("recalls", 0) < needed:
             raise domain.InvalidTransition(
-                f"Recall {ticket['ticket_number']} {needed} times before marking a no-show "
-                f"(recalled {ticket.get('recalls', 0)} times).", ticket_id=ticket_id,
+                f"Panggil ulang {ticket['ticket_number']} {needed} kali sebelum menandai tidak "
+                f"hadir (baru {ticket.get('recalls', 0)} kali).", ticket_id=ticket_id,
                 status=ticket["status"], action="no_show", recalls=ticket.get("recalls", 0),
                 recalls_needed=needed)
         changes = {"status": domain.NO_SHOW, "ended_at": now}
@@ -342,7 +338,7 @@ class QueueCommands:
         ticket = self._staff_ticket(ticket_id, counter, "transfer")
         target = self._active_service(target_code, ticket["site"])
         if target["code"] == ticket["service"]:
-            raise InvalidInput({"service": ["Transfer to a different service."]})
+            raise InvalidInput({"service": ["Pilih layanan lain untuk pengalihan."]})
         number = self.repo.next_number(ticket["site"], target["code"], ticket["local_day"],
                                        arrival=False)
         leg_id = _new_id()
@@ -387,8 +383,9 @@ class QueueCommands:
         ticket = self._ticket(ticket_id)
         if ticket["status"] != COMPLETED:
             raise domain.InvalidTransition(
-                f"Feedback is possible after the service is completed; ticket "
-                f"{ticket['ticket_number']} is {ticket['status']}.", ticket_id=ticket_id,
+                f"Survei kepuasan dapat diisi setelah layanan selesai; tiket "
+                f"{ticket['ticket_number']} {messages.status(ticket['status'])}.",
+                ticket_id=ticket_id,
                 status=ticket["status"], action="feedback")
         record = {"_id": ticket_id, "visit_id": ticket["visit_id"], "site": ticket["site"],
                   "agency": ticket["agency"], "service": ticket["service"],

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from services.kernel.errors import Conflict
 from services.kernel.events import Event, isoformat
+from services.queue import messages
 
 WAITING, CALLED, SERVING = "waiting", "called", "serving"
 COMPLETED, NO_SHOW, CANCELLED, TRANSFERRED = "completed", "no_show", "cancelled", "transferred"
@@ -62,8 +63,7 @@ def check_transition(ticket, action):
     allowed, target = TRANSITIONS[action]
     if ticket["status"] not in allowed:
         raise InvalidTransition(
-            f"Cannot {action.replace('_', '-')} ticket {ticket['ticket_number']}: it is "
-            f"{ticket['status']}.",
+            messages.invalid_transition(action, ticket["ticket_number"], ticket["status"]),
             ticket_id=ticket["_id"], status=ticket["status"], action=action,
         )
     return allowed[0], target

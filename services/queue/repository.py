@@ -18,6 +18,7 @@ from pymongo.errors import DuplicateKeyError
 
 from services.kernel.errors import Conflict
 from services.kernel.outbox import OUTBOX, outbox_entries
+from services.queue import messages
 from services.queue.domain import COMPLETED, WAITING, InvalidTransition
 
 SOURCE = "/antre/queue"
@@ -79,7 +80,8 @@ class QueueRepository:
         except DuplicateKeyError:
             # The sequence exists but its filter did not match: the quota is used up.
             raise QuotaExhausted(
-                f"The daily quota of {quota} tickets for this service is used up.",
+                f"Kuota harian layanan ini ({quota} antrean) sudah habis. Silakan datang "
+                f"kembali pada hari layanan berikutnya.",
                 service=service, local_day=local_day, quota=quota) from None
         return doc["value"]
 
@@ -113,13 +115,14 @@ class QueueRepository:
                 return_document=ReturnDocument.AFTER)
         except DuplicateKeyError:
             raise CounterBusy(
-                f"Counter {changes.get('active_counter')} already has a ticket called or "
-                f"being served.", counter=changes.get("active_counter")) from None
+                f"Loket {changes.get('active_counter')} sudah memegang tiket yang dipanggil "
+                f"atau sedang dilayani.", counter=changes.get("active_counter")) from None
         if written is None:
             current = self.ticket(ticket["_id"]) or {"status": "gone", "ticket_number": "?"}
             raise InvalidTransition(
-                f"Ticket {current['ticket_number']} changed meanwhile: it is "
-                f"{current['status']}.", ticket_id=ticket["_id"], status=current["status"],
+                f"Tiket {current['ticket_number']} baru saja berubah: statusnya "
+                f"{messages.status(current['status'])}.", ticket_id=ticket["_id"],
+                status=current["status"],
                 action=action)
         return written
 
@@ -203,7 +206,7 @@ class QueueRepository:
         except DuplicateKeyError:
             written = None
         if written is None:
-            raise Conflict(f"Counter {counter['_id']} changed meanwhile; try again.",
+            raise Conflict(f"Loket {counter['_id']} baru saja berubah; coba lagi.",
                            counter=counter["_id"])
         return written
 
@@ -222,5 +225,5 @@ class QueueRepository:
         try:
             self.feedback.insert_one({**feedback, OUTBOX: self._outbox(events)})
         except DuplicateKeyError:
-            raise Conflict("Feedback for this ticket was already submitted.",
+            raise Conflict("Survei untuk tiket ini sudah diisi.",
                            ticket_id=feedback["_id"]) from None

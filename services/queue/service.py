@@ -318,7 +318,7 @@ class QueueService(HealthMixin):
             return "citizen"
         require_staff(request, self.config)
         if self.repository.ticket(ticket_id) is None:
-            raise NotFound(f"No ticket {ticket_id!r}.", ticket_id=ticket_id)
+            raise NotFound(f"Tiket {ticket_id} tidak ditemukan.", ticket_id=ticket_id)
         return "operator"
 
 

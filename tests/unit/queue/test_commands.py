@@ -45,7 +45,8 @@ def test_daily_quota_is_refused_with_a_clear_error(queue):
     with pytest.raises(QuotaExhausted) as caught:
         queue.issue("KK")
     assert caught.value.status == 409
-    assert "daily quota of 3" in caught.value.message
+    assert caught.value.message.startswith("Kuota harian layanan ini (3 antrean) sudah habis.")
+    assert caught.value.details["quota"] == 3
 
 
 def test_refused_during_friday_prayer_saying_when_it_opens(queue, clock):
@@ -53,15 +54,16 @@ def test_refused_during_friday_prayer_saying_when_it_opens(queue, clock):
     with pytest.raises(ServiceClosed) as caught:
         queue.issue("KTP-EL")
     assert caught.value.details["reason"] == "break"
-    assert "Salat Jumat" in caught.value.message
-    assert "2026-11-27 13:00" in caught.value.message
+    assert caught.value.message == (
+        "MPP Banyuwangi sedang istirahat (Salat Jumat). Buka kembali 27-11-2026 pukul 13.00.")
+    assert caught.value.details["next_open"] == "2026-11-27T13:00:00+07:00"
 
 
 def test_refused_on_sunday_and_for_inactive_or_unknown_services(queue, clock, catalog):
     clock.now = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
     with pytest.raises(ServiceClosed) as caught:
         queue.issue("KTP-EL")
-    assert "2026-11-30 07:30" in caught.value.message
+    assert caught.value.message == "MPP Banyuwangi tutup hari ini. Buka kembali 30-11-2026 pukul 07.30."
     clock.now = datetime(2026, 11, 30, 3, 0, tzinfo=UTC)
     catalog.services["AKTA"]["active"] = False
     with pytest.raises(Conflict):

@@ -52,7 +52,7 @@ def test_invalid_transition_names_the_current_status():
                                 "complete")
     assert caught.value.status == 409
     assert caught.value.details["status"] == "waiting"
-    assert "Cannot complete ticket A-001: it is waiting." == caught.value.message
+    assert caught.value.message == "Tidak dapat menyelesaikan tiket A-001: statusnya menunggu."
 
 
 def test_front_key_is_before_every_arrival_and_keeps_order():
