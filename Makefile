@@ -4,11 +4,11 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 COMPOSE := docker compose -f deploy/compose.yaml --env-file deploy/.env
-SERVICES := catalog
+SERVICES := catalog queue
 
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install test test-unit test-integration lint run seed up down clean
+.PHONY: install test test-unit test-integration lint run seed up down clean bench-queue
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,9 @@ run: $(BIN)/.installed ## Every service in the foreground on the local RabbitMQ;
 
 seed: $(BIN)/.installed ## Load the sample catalog into the running catalog service
 	$(BIN)/python -m services.catalog.cli import services/catalog/sample/banyuwangi.yaml
+
+bench-queue: $(BIN)/.installed ## Queue throughput and latency against a raw kombu round trip
+	$(BIN)/python scripts/bench_queue.py $(BENCH_ARGS)
 
 up: ## The whole system in Docker (needs deploy/.env; see deploy/.env.example)
 	$(COMPOSE) up -d --build
