@@ -24,17 +24,17 @@ def parse_document(raw, content_type=""):
         try:
             raw = raw.decode("utf-8")
         except UnicodeDecodeError:
-            raise InvalidInput({"_body": ["The document must be UTF-8 text."]}) from None
+            raise InvalidInput({"_body": ["Dokumen harus berupa teks UTF-8."]}) from None
     try:
         if "json" in (content_type or ""):
             document = json.loads(raw)
         else:
             document = yaml.safe_load(raw)
     except (ValueError, yaml.YAMLError) as exc:
-        raise InvalidInput({"_body": [f"Cannot parse the document: {exc}"]}) from None
+        raise InvalidInput({"_body": [f"Dokumen tidak dapat dibaca: {exc}"]}) from None
     if not isinstance(document, dict):
-        raise InvalidInput({"_body": ["The document must be a mapping with sites, agencies, "
-                                      "services and counters."]})
+        raise InvalidInput({"_body": ["Dokumen harus berupa pemetaan berisi sites, agencies, "
+                                      "services dan counters."]})
     return document
 
 
@@ -49,7 +49,7 @@ def load_lenient(schema, raw, prefix=""):
     catalog's own rules can still be checked on them and every problem reported at once.
     """
     if not isinstance(raw, dict):
-        return None, {prefix or "_schema": ["Must be an object."]}
+        return None, {prefix or "_schema": ["Harus berupa objek."]}
     try:
         return schema.load(raw), {}
     except ValidationError as exc:
@@ -69,7 +69,7 @@ def load_document(document):
     for kind in KINDS:
         items = document.get(kind) or []
         if not isinstance(items, list):
-            problems[kind] = ["Must be a list."]
+            problems[kind] = ["Harus berupa daftar."]
             items = []
         schema = entity_schema(kind)
         data[kind] = []

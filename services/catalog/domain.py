@@ -15,6 +15,8 @@ from services.kernel.text import fold
 
 KINDS = ("sites", "agencies", "services", "counters")
 SINGULAR = {"sites": "site", "agencies": "agency", "services": "service", "counters": "counter"}
+# What operators read: the kinds in Bahasa Indonesia.
+NAME = {"sites": "MPP", "agencies": "instansi", "services": "layanan", "counters": "loket"}
 SEARCHED = {
     "sites": ("code", "name", "address"),
     "agencies": ("code", "name"),
@@ -101,7 +103,8 @@ class Catalog:
     def get(self, kind, code):
         entity = self.entities[kind].get(code)
         if entity is None:
-            raise NotFound(f"No {SINGULAR[kind]} with code {code!r}.", kind=SINGULAR[kind], code=code)
+            raise NotFound(f"Tidak ada {NAME[kind]} dengan kode {code!r}.", kind=SINGULAR[kind],
+                           code=code)
         return entity
 
     def copy(self):
@@ -130,7 +133,7 @@ class Catalog:
         def refers(kind, code, attr, target_kind, entity):
             value = entity.get(attr)
             if value is not None and value not in self.entities[target_kind]:
-                add(where(kind, code, attr), f"Unknown {SINGULAR[target_kind]} {value!r}.")
+                add(where(kind, code, attr), f"{NAME[target_kind].capitalize()} {value!r} tidak dikenal.")
 
         sites, services = self.entities["sites"], self.entities["services"]
         for code, site in sites.items():
@@ -149,8 +152,8 @@ class Catalog:
             key = (service["site"], service["ticket_prefix"])
             if key in prefixes:
                 add(where("services", code, "ticket_prefix"),
-                    f"Ticket prefix {service['ticket_prefix']!r} is already used by service "
-                    f"{prefixes[key]!r} in site {service['site']!r}.")
+                    f"Awalan nomor antrean {service['ticket_prefix']!r} sudah dipakai layanan "
+                    f"{prefixes[key]!r} di MPP {service['site']!r}.")
             else:
                 prefixes[key] = code
         for code, counter in self.entities["counters"].items():
@@ -161,15 +164,15 @@ class Catalog:
                 service = services.get(service_code)
                 path = where("counters", code, f"services.{i}")
                 if service is None:
-                    add(path, f"Unknown service {service_code!r}.")
+                    add(path, f"Layanan {service_code!r} tidak dikenal.")
                 elif counter.get("agency") and service.get("agency") != counter["agency"]:
-                    add(path, f"Service {service_code!r} belongs to agency "
-                              f"{service.get('agency')!r}, not {counter['agency']!r}.")
+                    add(path, f"Layanan {service_code!r} milik instansi "
+                              f"{service.get('agency')!r}, bukan {counter['agency']!r}.")
                 elif counter.get("site") and service.get("site") != counter["site"]:
-                    add(path, f"Service {service_code!r} is offered in site "
-                              f"{service.get('site')!r}, not {counter['site']!r}.")
+                    add(path, f"Layanan {service_code!r} ada di MPP "
+                              f"{service.get('site')!r}, bukan {counter['site']!r}.")
             if len(set(listed)) != len(listed):
-                add(where("counters", code, "services"), "A service is listed twice.")
+                add(where("counters", code, "services"), "Ada layanan yang tercantum dua kali.")
         return found
 
     def check(self, paths=None, known=None):
@@ -178,7 +181,7 @@ class Catalog:
         for path, messages in self.problems(paths).items():
             found.setdefault(path, []).extend(messages)
         if found:
-            raise InvalidInput(found, message=f"{sum(map(len, found.values()))} problem(s) found")
+            raise InvalidInput(found, message=f"Ditemukan {sum(map(len, found.values()))} masalah.")
 
     # -- planning changes -------------------------------------------------------------
     #
@@ -188,7 +191,7 @@ class Catalog:
 
     def plan_create(self, kind, entity, invalid=None):
         if entity["code"] in self.entities[kind]:
-            raise Conflict(f"A {SINGULAR[kind]} with code {entity['code']!r} exists already.",
+            raise Conflict(f"{NAME[kind].capitalize()} dengan kode {entity['code']!r} sudah ada.",
                            kind=SINGULAR[kind], code=entity["code"])
         after = self.copy()
         after.entities[kind][entity["code"]] = entity
@@ -225,7 +228,7 @@ class Catalog:
                 code = entity["code"]
                 if code in seen:
                     found.setdefault(f"{kind}.{i}.code", []).append(
-                        f"Duplicate {SINGULAR[kind]} code {code!r} (also {kind}.{seen[code]}).")
+                        f"Kode {NAME[kind]} {code!r} ganda (juga di {kind}.{seen[code]}).")
                 else:
                     seen[code] = i
                     paths[(kind, code)] = f"{kind}.{i}"

@@ -14,7 +14,7 @@ import uuid
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
-from services.catalog.domain import KINDS, Catalog, Change, search_text
+from services.catalog.domain import KINDS, NAME, Catalog, Change, search_text
 from services.kernel.errors import Conflict
 from services.kernel.events import utcnow
 from services.kernel.outbox import OUTBOX, outbox_entries
@@ -130,7 +130,8 @@ class CatalogRepository:
                 if current and current.get("last_change") == change_id:
                     return  # applied before a crash; this is the redo
                 if not overwrite_existing:
-                    raise Conflict(f"A {change.kind[:-1]} with code {change.code!r} exists already.",
+                    raise Conflict(f"{NAME[change.kind].capitalize()} dengan kode {change.code!r} "
+                                   f"sudah ada.",
                                    code=change.code) from None
         else:
             # Only what changed, so concurrent edits of other fields are kept.

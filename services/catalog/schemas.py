@@ -5,7 +5,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from marshmallow import (
     EXCLUDE,
-    RAISE,
     Schema,
     ValidationError,
     fields,
@@ -14,9 +13,10 @@ from marshmallow import (
     validates,
 )
 
-CODE = validate.Regexp(r"^[A-Z0-9][A-Z0-9-]*$", error="Use upper-case letters, digits and '-'.")
+from services.kernel.validation import CODE, StrictSchema
+
 PREFIX = validate.Regexp(
-    r"^[A-Z][A-Z0-9]{0,2}$", error="1 to 3 characters: an upper-case letter, then letters or digits."
+    r"^[A-Z][A-Z0-9]{0,2}$", error="1 sampai 3 karakter: huruf besar, lalu huruf besar atau angka."
 )
 HHMM = re.compile(r"^(([01]\d|2[0-3]):[0-5]\d|24:00)$")  # 24:00 = end of the day
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -47,13 +47,8 @@ class ClockTime(fields.String):
     def _deserialize(self, value, attr, data, **kwargs):
         value = super()._deserialize(value, attr, data, **kwargs)
         if not HHMM.match(value):
-            raise ValidationError("Use HH:MM on a 24-hour clock (24:00 for midnight).")
+            raise ValidationError("Gunakan JJ:MM 24 jam (24:00 untuk tengah malam).")
         return value
-
-
-class StrictSchema(Schema):
-    class Meta:
-        unknown = RAISE
 
 
 class BreakSchema(StrictSchema):
@@ -100,7 +95,8 @@ class SiteSchema(StrictSchema):
             try:
                 ZoneInfo(value)
             except (ZoneInfoNotFoundError, ValueError):
-                raise ValidationError(f"Unknown time zone {value!r} (e.g. Asia/Jakarta).") from None
+                raise ValidationError(
+                    f"Zona waktu {value!r} tidak dikenal (misalnya Asia/Jakarta).") from None
 
 
 class AgencySchema(StrictSchema):
@@ -126,7 +122,7 @@ class ServiceSchema(StrictSchema):
     completion_time = fields.Nested(CompletionTimeSchema, required=True)
     fee = fields.Integer(
         required=True, strict=True,
-        validate=validate.Range(min=0, error="Fee must be 0 (free) or more rupiah."),
+        validate=validate.Range(min=0, error="Biaya harus 0 (gratis) atau lebih, dalam rupiah."),
     )
     product = text(200, required=False, load_default="")
     legal_basis = text_list(20)
@@ -171,12 +167,9 @@ def entity_schema(kind, partial=False):
     return schema
 
 
-class DocumentHeaderSchema(Schema):
+class DocumentHeaderSchema(StrictSchema):
     """A whole catalog document: ``version`` plus the lists ``sites``, ``agencies``,
     ``services`` and ``counters``, each entity loaded with its own schema."""
-
-    class Meta:
-        unknown = RAISE
 
     version = fields.Integer(load_default=1, validate=validate.Equal(1))
 

@@ -8,11 +8,10 @@ import logging
 
 import yaml
 from nameko.dependency_providers import Config
-from nameko.rpc import rpc
 from werkzeug.wrappers import Response
 
 from services.catalog import commands
-from services.catalog.domain import KINDS, SINGULAR
+from services.catalog.domain import KINDS, NAME, SINGULAR
 from services.catalog.repository import CatalogRepository
 from services.catalog.schemas import FILTERS, ExportQuerySchema, ImportQuerySchema, ListQuerySchema
 from services.kernel.auth import require_admin, warn_if_open
@@ -22,6 +21,7 @@ from services.kernel.health import HealthMixin
 from services.kernel.http import http, query_params, read_json
 from services.kernel.mongo import MongoDatabase
 from services.kernel.outbox import Outbox, sweep_timer
+from services.kernel.rpc import rpc
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def _list_query(kind, params):
     allowed = set(FILTERS[kind]) | {"limit", "offset"}
     unknown = sorted(k for k in params if k not in allowed)
     if unknown:
-        raise InvalidInput({k: [f"Not a filter of {kind}; use one of "
+        raise InvalidInput({k: [f"Bukan filter untuk {kind}; gunakan salah satu dari: "
                                 f"{', '.join(sorted(allowed))}."] for k in unknown})
     return query
 
@@ -89,7 +89,7 @@ class CatalogService(HealthMixin):
         """``{"items": [...], "total": n}`` of one collection (sites, agencies, services,
         counters); filters as in the HTTP API."""
         if collection not in KINDS:
-            raise InvalidInput({"collection": [f"One of {', '.join(KINDS)}."]})
+            raise InvalidInput({"collection": [f"Harus salah satu dari: {', '.join(KINDS)}."]})
         query = _list_query(collection, filters)
         items, total = self.repository.find(collection, query, query["limit"], query["offset"])
         return {"items": items, "total": total}
@@ -97,10 +97,10 @@ class CatalogService(HealthMixin):
     @rpc
     def get(self, kind, code):
         if kind not in KINDS:
-            raise InvalidInput({"kind": [f"One of {', '.join(KINDS)}."]})
+            raise InvalidInput({"kind": [f"Harus salah satu dari: {', '.join(KINDS)}."]})
         entity = self.repository.get(kind, code)
         if entity is None:
-            raise NotFound(f"No {SINGULAR[kind]} with code {code!r}.", kind=SINGULAR[kind],
+            raise NotFound(f"Tidak ada {NAME[kind]} dengan kode {code!r}.", kind=SINGULAR[kind],
                            code=code)
         return entity
 

@@ -22,7 +22,7 @@ def _require(request, config, names, who):
         return
     given = request.headers.get("Authorization", "").encode()
     if not any(hmac.compare_digest(given, f"Bearer {token}".encode()) for token in tokens):
-        raise Unauthorized(f"This action needs the {who} token (Authorization: Bearer ...).")
+        raise Unauthorized(f"Tindakan ini memerlukan token {who} (Authorization: Bearer ...).")
 
 
 def require_admin(request, config):

@@ -55,7 +55,7 @@ class InvalidInput(AntreError):
     status = 400
     code = "validation_error"
 
-    def __init__(self, fields, message="Invalid input"):
+    def __init__(self, fields, message="Masukan tidak valid."):
         super().__init__(message, fields=fields)
         self.fields = fields
         self.args = (fields, message)

@@ -10,6 +10,8 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+HARI = dict(zip(WEEKDAYS, ("Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu"),
+                strict=True))
 
 
 def minutes(hhmm):
@@ -25,33 +27,35 @@ def problems(site):
         path = f"opening_hours.{i}"
         start, end = minutes(entry["open"]), minutes(entry["close"])
         if end <= start:
-            found.append((path, f"{entry['day']}: closes at {entry['close']}, "
-                                f"not after it opens at {entry['open']}."))
+            found.append((path, f"{HARI[entry['day']]}: tutup pukul {entry['close']}, tidak "
+                                f"setelah buka pukul {entry['open']}."))
             continue
         for other_i, other in by_day.get(entry["day"], []):
             if start < minutes(other["close"]) and minutes(other["open"]) < end:
-                found.append((path, f"{entry['day']}: {entry['open']}-{entry['close']} overlaps "
-                                    f"opening_hours.{other_i} ({other['open']}-{other['close']})."))
+                found.append((path, f"{HARI[entry['day']]}: {entry['open']}-{entry['close']} "
+                                    f"bertumpang tindih dengan opening_hours.{other_i} "
+                                    f"({other['open']}-{other['close']})."))
         by_day.setdefault(entry["day"], []).append((i, entry))
         seen = []
         for j, brk in enumerate(entry.get("breaks") or []):
             bpath = f"{path}.breaks.{j}"
             b_start, b_end = minutes(brk["start"]), minutes(brk["end"])
             if b_end <= b_start:
-                found.append((bpath, f"Break ends at {brk['end']}, not after it starts at "
-                                     f"{brk['start']}."))
+                found.append((bpath, f"Istirahat berakhir pukul {brk['end']}, tidak setelah "
+                                     f"mulai pukul {brk['start']}."))
                 continue
             if b_start < start or b_end > end:
-                found.append((bpath, f"Break {brk['start']}-{brk['end']} is outside opening "
-                                     f"hours {entry['open']}-{entry['close']}."))
+                found.append((bpath, f"Istirahat {brk['start']}-{brk['end']} di luar jam buka "
+                                     f"{entry['open']}-{entry['close']}."))
             for k, (s2, e2) in seen:
                 if b_start < e2 and s2 < b_end:
-                    found.append((bpath, f"Break {brk['start']}-{brk['end']} overlaps break {k}."))
+                    found.append((bpath, f"Istirahat {brk['start']}-{brk['end']} bertumpang tindih "
+                                         f"dengan istirahat {k}."))
             seen.append((j, (b_start, b_end)))
     dates = {}
     for i, closed in enumerate(site.get("closed_dates") or []):
         if closed["date"] in dates:
-            found.append((f"closed_dates.{i}", f"{closed['date']} is listed twice."))
+            found.append((f"closed_dates.{i}", f"Tanggal {closed['date']} tercantum dua kali."))
         dates[closed["date"]] = i
     return found
 

@@ -72,14 +72,14 @@ def read_json(request, required=True):
     raw = request.get_data(cache=True)
     if not raw:
         if required:
-            raise InvalidInput({"_body": ["A JSON body is required."]})
+            raise InvalidInput({"_body": ["Body JSON wajib diisi."]})
         return {}
     try:
         body = json.loads(raw)
     except (UnicodeDecodeError, ValueError) as exc:
-        raise InvalidInput({"_body": [f"Body is not valid JSON: {exc}"]}) from None
+        raise InvalidInput({"_body": [f"Body bukan JSON yang valid: {exc}"]}) from None
     if not isinstance(body, dict):
-        raise InvalidInput({"_body": ["Body must be a JSON object."]})
+        raise InvalidInput({"_body": ["Body harus berupa objek JSON."]})
     return body
 
 
@@ -90,7 +90,7 @@ def query_params(request):
 
 def response_for_exception(exc):
     if isinstance(exc, ValidationError):
-        return error_response(400, "validation_error", "Invalid input", fields=exc.messages)
+        return error_response(400, "validation_error", "Masukan tidak valid.", fields=exc.messages)
     if isinstance(exc, AntreError):
         return json_response(exc.to_dict(), status=exc.status)
     if isinstance(exc, HTTPException):
@@ -98,7 +98,8 @@ def response_for_exception(exc):
     reference = uuid.uuid4().hex[:12]
     log.error("Unhandled error (reference %s)", reference, exc_info=exc)
     return error_response(
-        500, "internal_error", "Internal error; the operator can find it by reference.",
+        500, "internal_error", "Terjadi kesalahan internal; operator dapat menelusurinya dengan "
+        "kode referensi ini.",
         reference=reference,
     )
 

@@ -1,15 +1,9 @@
 """Marshmallow schemas for what crosses the queue service's boundary."""
 
-from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
+from services.kernel.validation import CODE, StrictSchema
 from services.queue.domain import CHANNELS, IKM_ELEMENTS, PRIORITY_GROUPS
-
-CODE = validate.Regexp(r"^[A-Z0-9][A-Z0-9-]*$", error="Use upper-case letters, digits and '-'.")
-
-
-class StrictSchema(Schema):
-    class Meta:
-        unknown = RAISE
 
 
 class IssueTicketSchema(StrictSchema):
@@ -47,7 +41,7 @@ class FeedbackSchema(StrictSchema):
     def all_nine_elements(self, data, **kwargs):
         missing = [k for k in IKM_ELEMENTS if k not in data.get("scores", {})]
         if missing:
-            raise ValidationError({"scores": {k: ["Score 1-4 required."] for k in missing}})
+            raise ValidationError({"scores": {k: ["Nilai 1-4 wajib diisi."] for k in missing}})
 
 
 class OverviewQuerySchema(Schema):
@@ -57,10 +51,7 @@ class OverviewQuerySchema(Schema):
     site = fields.String(load_default=None, validate=CODE)
 
 
-class TicketListQuerySchema(Schema):
-    class Meta:
-        unknown = RAISE
-
+class TicketListQuerySchema(StrictSchema):
     site = fields.String(load_default=None, validate=CODE)
     service = fields.String(load_default=None, validate=CODE)
     counter = fields.String(load_default=None, validate=CODE)

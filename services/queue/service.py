@@ -10,7 +10,7 @@ import time
 
 from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
-from nameko.rpc import RpcProxy, rpc
+from nameko.rpc import RpcProxy
 
 from services.kernel.auth import require_staff, warn_if_open
 from services.kernel.config import setting
@@ -20,6 +20,7 @@ from services.kernel.health import HealthMixin
 from services.kernel.http import http, json_ready, query_params, read_json
 from services.kernel.mongo import MongoDatabase
 from services.kernel.outbox import Outbox, sweep_timer
+from services.kernel.rpc import rpc
 from services.queue import schemas
 from services.queue.commands import PRIVATE, QueueCommands, Settings
 from services.queue.repository import QueueRepository
@@ -187,7 +188,7 @@ class QueueService(HealthMixin):
         handlers = {"recall": self.commands.recall, "start": self.commands.start,
                     "complete": self.commands.complete, "no_show": self.commands.no_show}
         if action not in handlers:
-            raise InvalidInput({"action": [f"One of {', '.join(handlers)}."]})
+            raise InvalidInput({"action": [f"Harus salah satu dari: {', '.join(handlers)}."]})
         schemas.CounterActionSchema().load({"counter": counter})
         handlers[action](ticket_id, counter)
         self._relay(ticket_id)

@@ -45,7 +45,8 @@ def test_rpc_reads(rpc, loaded):
     assert caught.value.details == {"kind": "service", "code": "NOPE"}
     with pytest.raises(InvalidInput) as invalid:
         rpc.import_catalog(document(services=[service(fee=-1)]))
-    assert invalid.value.fields == {"services.0.fee": ["Fee must be 0 (free) or more rupiah."]}
+    assert invalid.value.fields == {
+        "services.0.fee": ["Biaya harus 0 (gratis) atau lebih, dalam rupiah."]}
 
 
 def test_http_lists_search_filters_and_paging(web_session, loaded):
@@ -86,9 +87,9 @@ def test_admin_writes_need_the_token(web_session, loaded, admin_headers):
                                json=service(code="X1", fee=-1, ticket_prefix="A", agency="GHOST"))
     assert invalid.status_code == 400
     assert invalid.json()["fields"] == {
-        "fee": ["Fee must be 0 (free) or more rupiah."],
-        "agency": ["Unknown agency 'GHOST'."],
-        "ticket_prefix": ["Ticket prefix 'A' is already used by service 'KTP-EL' in site 'BWI'."],
+        "fee": ["Biaya harus 0 (gratis) atau lebih, dalam rupiah."],
+        "agency": ["Instansi 'GHOST' tidak dikenal."],
+        "ticket_prefix": ["Awalan nomor antrean 'A' sudah dipakai layanan 'KTP-EL' di MPP 'BWI'."],
     }
     clash = web_session.post("/api/catalog/services", headers=admin_headers,
                              json=service(code="X1", ticket_prefix="A", agency="GHOST"))

@@ -2,9 +2,11 @@
 
 import eventlet
 import pytest
+from nameko.exceptions import IncorrectSignature
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from services.catalog.service import CatalogService
+from services.kernel.errors import InvalidInput, NotFound
 from services.queue.service import QueueService
 from tests.conftest import ADMIN_TOKEN
 from tests.unit.catalog.factories import agency, counter, document, service, site
@@ -91,6 +93,16 @@ def test_http_errors_name_the_field(hall):
     assert pause.status_code == 400 and "reason" in pause.json()["fields"]
     assert http.get("/api/queue/overview?site=BWI").json()["site"] == "BWI"
     assert http.get("/health").json()["status"] == "ok"
+
+
+def test_rpc_errors_keep_their_kind(hall, cluster):
+    with pytest.raises(InvalidInput) as caught:
+        cluster.queue.issue_ticket("KTP-EL", priority="vip")
+    assert set(caught.value.fields) == {"priority"}
+    with pytest.raises(IncorrectSignature):
+        cluster.queue.issue_ticket()
+    with pytest.raises(NotFound):
+        cluster.queue.get_ticket("nope")
 
 
 def test_twenty_counters_calling_at_once_call_every_ticket_exactly_once(hall, cluster):

@@ -23,9 +23,10 @@ def test_import_names_every_problem_at_once():
     with pytest.raises(InvalidInput) as caught:
         Catalog().plan_import(doc)
     fields = caught.value.fields
-    assert "Unknown agency 'NOPE'." in fields["services.1.agency"]
-    assert any("already used by service 'KTP-EL'" in m for m in fields["services.1.ticket_prefix"])
-    assert any("Duplicate counter code 'L01'" in m for m in fields["counters.1.code"])
+    assert fields["services.1.agency"] == ["Instansi 'NOPE' tidak dikenal."]
+    assert fields["services.1.ticket_prefix"] == [
+        "Awalan nomor antrean 'A' sudah dipakai layanan 'KTP-EL' di MPP 'BWI'."]
+    assert fields["counters.1.code"] == ["Kode loket 'L01' ganda (juga di counters.0)."]
 
 
 def test_counter_may_only_serve_its_own_agencys_services():
@@ -34,7 +35,7 @@ def test_counter_may_only_serve_its_own_agencys_services():
     with pytest.raises(InvalidInput) as caught:
         Catalog().plan_import(doc)
     assert caught.value.fields == {
-        "counters.0.services.0": ["Service 'KTP-EL' belongs to agency 'DISDUKCAPIL', not 'BPJS'."]
+        "counters.0.services.0": ["Layanan 'KTP-EL' milik instansi 'DISDUKCAPIL', bukan 'BPJS'."]
     }
 
 
@@ -54,9 +55,11 @@ def test_opening_hours_inverted_overlapping_and_break_outside():
     ]
     problems = Catalog([site(opening_hours=hours)]).problems()
     assert problems["sites.BWI.opening_hours.0"] == [
-        "monday: closes at 08:00, not after it opens at 15:00."]
-    assert "overlaps opening_hours.1" in problems["sites.BWI.opening_hours.2"][0]
-    assert "outside opening hours" in problems["sites.BWI.opening_hours.2.breaks.0"][0]
+        "Senin: tutup pukul 08:00, tidak setelah buka pukul 15:00."]
+    assert problems["sites.BWI.opening_hours.2"] == [
+        "Selasa: 11:00-15:00 bertumpang tindih dengan opening_hours.1 (08:00-12:00)."]
+    assert problems["sites.BWI.opening_hours.2.breaks.0"] == [
+        "Istirahat 16:00-17:00 di luar jam buka 11:00-15:00."]
 
 
 def test_create_refuses_an_existing_code_with_conflict():
@@ -67,7 +70,7 @@ def test_create_refuses_an_existing_code_with_conflict():
 def test_create_validates_references():
     with pytest.raises(InvalidInput) as caught:
         catalog().plan_create("services", service(code="NEW", agency="GHOST", ticket_prefix="Z"))
-    assert caught.value.fields == {"agency": ["Unknown agency 'GHOST'."]}
+    assert caught.value.fields == {"agency": ["Instansi 'GHOST' tidak dikenal."]}
 
 
 def test_update_reports_changed_fields_and_nothing_when_equal():

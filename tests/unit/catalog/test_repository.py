@@ -53,10 +53,10 @@ def test_import_with_three_errors_reports_all_and_changes_nothing(repo):
     with pytest.raises(InvalidInput) as caught:
         commands.import_catalog(repo, bad)
     assert caught.value.fields == {
-        "services.0.fee": ["Fee must be 0 (free) or more rupiah."],
-        "services.1.agency": ["Unknown agency 'NOPE'."],
+        "services.0.fee": ["Biaya harus 0 (gratis) atau lebih, dalam rupiah."],
+        "services.1.agency": ["Instansi 'NOPE' tidak dikenal."],
         "services.2.ticket_prefix": [
-            "Ticket prefix 'A' is already used by service 'KTP-EL' in site 'BWI'."],
+            "Awalan nomor antrean 'A' sudah dipakai layanan 'KTP-EL' di MPP 'BWI'."],
     }
     assert commands.export_catalog(repo) == before
     assert outbox_types(repo, "services") == outbox_before

@@ -1,0 +1,55 @@
+"""marshmallow, speaking Bahasa Indonesia to operators and citizens.
+
+Importing this module sets marshmallow's default messages (required, wrong type,
+unknown field, out of range, ...) in Indonesian for the whole process, and gives the
+base schema every boundary uses. Field names in error paths stay as in the API.
+"""
+
+from marshmallow import RAISE, Schema, fields, validate
+
+fields.Field.default_error_messages.update({
+    "required": "Wajib diisi.",
+    "null": "Tidak boleh null.",
+    "validator_failed": "Nilai tidak valid.",
+})
+for field_class, message in [
+    (fields.String, "Harus berupa teks."),
+    (fields.Integer, "Harus berupa bilangan bulat."),
+    (fields.Number, "Harus berupa angka."),
+    (fields.Boolean, "Harus true atau false."),
+    (fields.List, "Harus berupa daftar."),
+    (fields.Dict, "Harus berupa objek."),
+    (fields.Date, "Harus berupa tanggal YYYY-MM-DD."),
+]:
+    field_class.default_error_messages = {**field_class.default_error_messages, "invalid": message}
+fields.Nested.default_error_messages = {**fields.Nested.default_error_messages,
+                                        "type": "Harus berupa objek."}
+fields.Integer.default_error_messages = {**fields.Integer.default_error_messages,
+                                         "too_large": "Angka terlalu besar."}
+fields.String.default_error_messages = {**fields.String.default_error_messages,
+                                        "invalid_utf8": "Bukan teks UTF-8 yang valid."}
+
+validate.OneOf.default_message = "Harus salah satu dari: {choices}."
+validate.Equal.default_message = "Harus {other}."
+validate.Regexp.default_message = "Format tidak valid."
+# Range formats these twice (bounds' inclusivity first), hence the doubled braces.
+validate.Range.message_min = "Minimal {{min}}."
+validate.Range.message_max = "Maksimal {{max}}."
+validate.Range.message_all = "Harus antara {{min}} dan {{max}}."
+validate.Length.message_min = "Panjang minimal {min}."
+validate.Length.message_max = "Panjang maksimal {max}."
+validate.Length.message_all = "Panjang harus antara {min} dan {max}."
+validate.Length.message_equal = "Panjang harus {equal}."
+
+
+# Codes of sites, agencies, services and counters.
+CODE = validate.Regexp(r"^[A-Z0-9][A-Z0-9-]*$", error="Gunakan huruf besar, angka dan '-'.")
+
+
+class StrictSchema(Schema):
+    """Refuses unknown fields, in Indonesian."""
+
+    class Meta:
+        unknown = RAISE
+
+    error_messages = {"unknown": "Field tidak dikenal.", "type": "Harus berupa objek."}
