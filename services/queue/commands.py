@@ -376,6 +376,32 @@ class QueueCommands:
         self.repo.finish_pending_legs()
         return self.view(leg_id)
 
+    # -- the end of a day ---------------------------------------------------------------
+
+    def close_past_days(self):
+        """Cancel tickets still waiting from an earlier local day of their site.
+
+        Their citizens have gone home: the ticket ends as ``cancelled`` by ``system``
+        with reason ``day_closed`` (and its event says so). Called or served tickets are
+        left for their counter to finish. Returns how many were closed.
+        """
+        now = self.clock()
+        closed = 0
+        for site_code in self.repo.sites_with_waiting():
+            today = self._today(self.catalog.site(site_code), now)
+            for ticket in self.repo.waiting_before(site_code, today):
+                changes = {"status": domain.CANCELLED, "ended_at": now, "cancelled_by": "system",
+                           "cancel_reason": "day_closed"}
+                event = domain.ticket_event({**ticket, **changes}, "cancel", now,
+                                            cancelled_by="system", reason="day_closed")
+                try:
+                    self.repo.update_ticket(ticket, "cancel", changes, [event],
+                                            extra_filter={"status": WAITING})
+                    closed += 1
+                except domain.InvalidTransition:
+                    continue  # called in the meantime: no longer ours to close
+        return closed
+
     # -- feedback -----------------------------------------------------------------------
 
     def feedback(self, ticket_id, scores, comment=None):

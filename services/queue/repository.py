@@ -143,6 +143,14 @@ class QueueRepository:
         return (self.tickets.count_documents({**base, "priority": {"$ne": None}})
                 + self.tickets.count_documents({**earlier, "priority": None}))
 
+    def sites_with_waiting(self):
+        return self.tickets.distinct("site", {"status": WAITING})
+
+    def waiting_before(self, site, local_day, limit=1000):
+        return list(self.tickets.find(
+            {"site": site, "status": WAITING, "local_day": {"$lt": local_day}},
+            {OUTBOX: 0, "pending_leg": 0}).limit(limit))
+
     def count_waiting(self, site, service, local_day):
         return self.tickets.count_documents(
             {"site": site, "local_day": local_day, "status": WAITING, "service": service})

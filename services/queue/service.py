@@ -11,6 +11,7 @@ import time
 from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
 from nameko.rpc import RpcProxy
+from nameko.timer import timer
 
 from services.kernel.auth import require_staff, warn_if_open
 from services.kernel.config import setting
@@ -138,6 +139,12 @@ class QueueService(HealthMixin):
         self.repository.finish_pending_legs()
         for collection in self.repository.outbox_collections():
             self.outbox.sweep(collection)
+
+    @timer(interval=300, eager=True)
+    def close_past_days(self):
+        closed = self.commands.close_past_days()
+        if closed:  # their events go out with the next outbox sweep
+            log.info("closed %d ticket(s) left waiting from earlier days", closed)
 
     # -- RPC ----------------------------------------------------------------------------
 

@@ -355,3 +355,19 @@ def test_feedback_schema_refuses_out_of_range_and_missing_scores():
     with pytest.raises(ValidationError) as caught:
         FeedbackSchema().load({"scores": {"u1": 4}})
     assert set(caught.value.messages["scores"]) == {f"u{i}" for i in range(2, 10)}
+
+
+def test_tickets_left_waiting_are_closed_when_their_day_is_over(queue, repo, clock):
+    queue.open_counter("L01")
+    served, _ = queue.issue("KTP-EL")
+    left, _ = queue.issue("KTP-EL")
+    queue.call_next("L01")
+    assert queue.close_past_days() == 0, "same day: nothing to close"
+    clock.advance(days=1)
+    assert queue.close_past_days() == 1
+    closed = repo.ticket(left["ticket_id"])
+    assert (closed["status"], closed["cancelled_by"], closed["cancel_reason"]) == (
+        "cancelled", "system", "day_closed")
+    assert repo.ticket(served["ticket_id"])["status"] == "called", "counters finish their own"
+    assert outbox_events(repo)[-1]["data"]["reason"] == "day_closed"
+    assert queue.close_past_days() == 0
