@@ -11,9 +11,10 @@ from pathlib import Path
 import yaml
 from marshmallow import ValidationError
 
-from services.catalog.domain import KINDS, SINGULAR, flatten
+from services.catalog.domain import KINDS, SINGULAR
 from services.catalog.schemas import DocumentHeaderSchema, entity_schema
 from services.kernel.errors import InvalidInput
+from services.kernel.validation import flatten
 
 SAMPLE = Path(__file__).parent / "sample" / "banyuwangi.yaml"
 

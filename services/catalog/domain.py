@@ -25,23 +25,6 @@ SEARCHED = {
 }
 
 
-def flatten(messages, prefix=""):
-    """marshmallow's nested error dict -> {'services.3.fee': [...]}."""
-    flat = {}
-    if isinstance(messages, dict):
-        for key, value in messages.items():
-            path = f"{prefix}.{key}" if prefix else str(key)
-            flat.update(flatten(value, path))
-    elif isinstance(messages, list) and messages and all(isinstance(m, str) for m in messages):
-        flat[prefix or "_schema"] = list(messages)
-    elif isinstance(messages, list):
-        for i, value in enumerate(messages):
-            flat.update(flatten(value, f"{prefix}.{i}"))
-    else:
-        flat[prefix or "_schema"] = [str(messages)]
-    return flat
-
-
 def search_text(kind, entity):
     return fold(" ".join(str(entity.get(f) or "") for f in SEARCHED[kind]))
 

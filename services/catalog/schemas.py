@@ -22,15 +22,15 @@ HHMM = re.compile(r"^(([01]\d|2[0-3]):[0-5]\d|24:00)$")  # 24:00 = end of the da
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 AGENCY_KINDS = ("local_office", "national_body", "state_company", "regional_company", "bank")
 TIME_UNITS = ("minutes", "hours", "working_days", "days")
-KINDS = ("sites", "agencies", "services", "counters")
-SINGULAR = {"sites": "site", "agencies": "agency", "services": "service", "counters": "counter"}
 
 
 def text(max_length, required=True, check=None, **kwargs):
-    checks = [validate.Length(min=1, max=max_length)] + ([check] if check else [])
+    """A text field; an optional one may be empty ("" is what export writes for it)."""
     if "load_default" in kwargs:
         required = False
-    return fields.String(required=required, validate=checks, **kwargs)
+    checks = [validate.Length(min=1 if required else 0, max=max_length)]
+    return fields.String(required=required, validate=checks + ([check] if check else []),
+                         **kwargs)
 
 
 def text_list(max_items, max_length=500):
@@ -160,11 +160,12 @@ ENTITY_SCHEMAS = {
 
 
 def entity_schema(kind, partial=False):
-    schema = ENTITY_SCHEMAS[kind]()
-    if partial:
-        # An update: every field optional, and the code cannot change.
-        schema = ENTITY_SCHEMAS[kind](partial=True, exclude=("code",))
-    return schema
+    if not partial:
+        return ENTITY_SCHEMAS[kind]()
+    # An update: each top-level field is optional, but a nested object that is given
+    # must be whole (partial=True would reach into it); the code cannot change.
+    names = tuple(name for name in ENTITY_SCHEMAS[kind]().fields if name != "code")
+    return ENTITY_SCHEMAS[kind](partial=names, exclude=("code",))
 
 
 class DocumentHeaderSchema(StrictSchema):

@@ -7,6 +7,7 @@ or the repository, relay the events the write produced.
 import logging
 
 import yaml
+from marshmallow import ValidationError
 from nameko.dependency_providers import Config
 from werkzeug.wrappers import Response
 
@@ -48,12 +49,16 @@ class CatalogStore(MongoDatabase):
 
 
 def _list_query(kind, params):
-    query = ListQuerySchema().load(params)
+    """The list parameters for ``kind``; every problem reported at once."""
     allowed = set(FILTERS[kind]) | {"limit", "offset"}
-    unknown = sorted(k for k in params if k not in allowed)
-    if unknown:
-        raise InvalidInput({k: [f"Bukan filter untuk {kind}; gunakan salah satu dari: "
-                                f"{', '.join(sorted(allowed))}."] for k in unknown})
+    problems = {k: [f"Bukan filter untuk {kind}; gunakan salah satu dari: "
+                    f"{', '.join(sorted(allowed))}."] for k in sorted(params) if k not in allowed}
+    try:
+        query = ListQuerySchema().load({k: v for k, v in params.items() if k in allowed})
+    except ValidationError as exc:
+        problems.update(exc.messages)
+    if problems:
+        raise InvalidInput(problems)
     return query
 
 

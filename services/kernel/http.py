@@ -26,6 +26,7 @@ from werkzeug.wrappers import Request, Response
 
 from services.kernel.errors import AntreError, InvalidInput
 from services.kernel.events import isoformat
+from services.kernel.validation import flatten
 
 log = logging.getLogger(__name__)
 
@@ -88,13 +89,24 @@ def query_params(request):
     return {key: request.args.get(key) for key in request.args}
 
 
+# What werkzeug's own errors say, in Bahasa Indonesia.
+HTTP_MESSAGES = {
+    404: "Alamat ini tidak ada.",
+    405: "Metode ini tidak diizinkan untuk alamat ini.",
+    413: f"Body terlalu besar (maksimal {MAX_BODY_BYTES // 1024} KiB).",
+}
+
+
 def response_for_exception(exc):
     if isinstance(exc, ValidationError):
-        return error_response(400, "validation_error", "Masukan tidak valid.", fields=exc.messages)
+        return error_response(400, "validation_error", "Masukan tidak valid.",
+                              fields=flatten(exc.messages))
     if isinstance(exc, AntreError):
         return json_response(exc.to_dict(), status=exc.status)
     if isinstance(exc, HTTPException):
-        return error_response(exc.code or 500, exc.name.lower().replace(" ", "_"), exc.description)
+        status = exc.code or 500
+        return error_response(status, exc.name.lower().replace(" ", "_"),
+                              HTTP_MESSAGES.get(status, exc.description))
     reference = uuid.uuid4().hex[:12]
     log.error("Unhandled error (reference %s)", reference, exc_info=exc)
     return error_response(

@@ -14,6 +14,7 @@ from nameko.exceptions import IncorrectSignature
 from nameko.rpc import Rpc
 
 from services.kernel.errors import AntreError, InvalidInput
+from services.kernel.validation import flatten
 
 
 def rpc(fn=None, **kwargs):
@@ -31,7 +32,7 @@ def rpc(fn=None, **kwargs):
             try:
                 return method(*args, **kw)
             except ValidationError as exc:
-                raise InvalidInput(exc.messages) from None
+                raise InvalidInput(flatten(exc.messages)) from None
 
         return Rpc.decorator(**kwargs)(invalid_input_as_antre_error)
 

@@ -53,3 +53,20 @@ class StrictSchema(Schema):
         unknown = RAISE
 
     error_messages = {"unknown": "Field tidak dikenal.", "type": "Harus berupa objek."}
+
+
+def flatten(messages, prefix=""):
+    """marshmallow's nested error dict -> {'services.3.fee': [...]}."""
+    flat = {}
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            path = f"{prefix}.{key}" if prefix else str(key)
+            flat.update(flatten(value, path))
+    elif isinstance(messages, list) and messages and all(isinstance(m, str) for m in messages):
+        flat[prefix or "_schema"] = list(messages)
+    elif isinstance(messages, list):
+        for i, value in enumerate(messages):
+            flat.update(flatten(value, f"{prefix}.{i}"))
+    else:
+        flat[prefix or "_schema"] = [str(messages)]
+    return flat

@@ -66,7 +66,7 @@ def test_http_errors_are_json_and_name_the_field(web_session, loaded):
     missing = web_session.get("/api/catalog/services/NOPE")
     assert missing.status_code == 404 and missing.json()["error"] == "not_found"
     bad = web_session.get("/api/catalog/services?limit=0&colour=red")
-    assert bad.status_code == 400 and set(bad.json()["fields"]) == {"limit"}
+    assert bad.status_code == 400 and set(bad.json()["fields"]) == {"limit", "colour"}
     unknown_filter = web_session.get("/api/catalog/sites?agency=X")
     assert unknown_filter.status_code == 400 and "agency" in unknown_filter.json()["fields"]
     route = web_session.get("/api/catalog/nothing-here/x/y")

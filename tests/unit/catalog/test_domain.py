@@ -1,6 +1,6 @@
 import pytest
 
-from services.catalog.domain import Catalog, flatten
+from services.catalog.domain import Catalog
 from services.kernel.errors import Conflict, InvalidInput, NotFound
 
 from .factories import agency, counter, document, service, site
@@ -102,8 +102,3 @@ def test_events_name_agency_and_carry_the_entity():
     assert event.routing_key == "catalog.service_updated.DISDUKCAPIL"
     assert event.data["service"]["fee"] == 1000
     assert event.site == "BWI"
-
-
-def test_flatten_nested_marshmallow_messages():
-    messages = {"services": {3: {"fee": ["negative"]}}, "version": ["bad"]}
-    assert flatten(messages) == {"services.3.fee": ["negative"], "version": ["bad"]}

@@ -149,3 +149,27 @@ def test_concurrent_create_of_the_same_code_is_a_conflict(repo):
     repo.apply([change])
     with pytest.raises(Conflict):
         repo.apply([Change("agencies", "BPJS", "created", agency(code="BPJS", kind="bank"))])
+
+
+def test_an_export_imports_again_even_with_empty_optional_fields(repo):
+    bare = document(sites=[{"code": "BWI", "name": "MPP", "timezone": "Asia/Jakarta"}],
+                    counters=[{k: v for k, v in counter().items() if k != "zone"}])
+    for field in ("product", "complaint_channel"):
+        bare["services"][0].pop(field)
+    commands.import_catalog(repo, bare)
+    exported = commands.export_catalog(repo)
+    assert exported["sites"][0]["address"] == "" and exported["counters"][0]["zone"] == ""
+    summary = commands.import_catalog(repo, exported, mode="replace")
+    assert sum(summary["changes"].values()) == 0
+
+
+def test_an_update_must_give_nested_objects_whole(repo):
+    commands.import_catalog(repo, document())
+    with pytest.raises(InvalidInput) as caught:
+        commands.update(repo, "services", "KTP-EL", {"completion_time": {"amount": 2}})
+    assert caught.value.fields == {"completion_time.unit": ["Wajib diisi."]}
+    with pytest.raises(InvalidInput) as caught:
+        commands.update(repo, "sites", "BWI", {"opening_hours": [{"day": "monday"}]})
+    assert set(caught.value.fields) == {"opening_hours.0.open", "opening_hours.0.close"}
+    assert repo.get("services", "KTP-EL")["completion_time"] == {"amount": 1,
+                                                                 "unit": "working_days"}

@@ -1,5 +1,6 @@
 from services.kernel.events import Event
 from services.kernel.text import fold, search_filter
+from services.kernel.validation import flatten
 
 
 def test_fold_is_case_and_accent_insensitive():
@@ -24,3 +25,8 @@ def test_envelope_is_cloudevents_1_0():
     assert (body["site"], body["agency"]) == ("BWI", "DUK")
     assert event.routing_key == "ticket.called.DUK"
     assert Event("site", "x", "s", {}).routing_key == "site.x._site"
+
+
+def test_flatten_nested_marshmallow_messages():
+    messages = {"services": {3: {"fee": ["negative"]}}, "version": ["bad"]}
+    assert flatten(messages) == {"services.3.fee": ["negative"], "version": ["bad"]}
