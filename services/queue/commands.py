@@ -128,11 +128,11 @@ class QueueCommands:
             "secret_hash": hash_secret(secret),
         }
         ahead = self.repo.count_ahead(ticket)
-        estimate, _ = self._estimate(site, service, ahead, local_day)
+        estimate, counters = self._estimate(site, service, ahead, local_day)
         event = domain.ticket_event(ticket, "issue", now, position=ahead + 1,
                                     estimated_wait_minutes=estimate)
         self.repo.insert_ticket(ticket, [event])
-        return self.view(ticket_id), secret
+        return self._public(ticket, ahead, estimate, counters), secret
 
     # -- reading ------------------------------------------------------------------------
 
@@ -145,26 +145,38 @@ class QueueCommands:
     def view(self, ticket_id):
         """A ticket as citizens and staff see it: status, position, estimate, counter."""
         ticket = self._ticket(ticket_id)
-        body = {k: v for k, v in ticket.items()
-                if k not in PRIVATE}
+        if ticket["status"] != WAITING:
+            return self._public(ticket)
+        site = self.catalog.site(ticket["site"])
+        service = self.catalog.service(ticket["service"])
+        ahead = self.repo.count_ahead(ticket)
+        estimate, counters = self._estimate(site, service, ahead, ticket["local_day"])
+        return self._public(ticket, ahead, estimate, counters)
+
+    @staticmethod
+    def _public(ticket, ahead=None, estimate=None, counters=None):
+        body = {k: v for k, v in ticket.items() if k not in PRIVATE}
         body["ticket_id"] = ticket["_id"]
-        body["position"] = None
-        body["estimated_wait_minutes"] = None
-        if ticket["status"] == WAITING:
-            site = self.catalog.site(ticket["site"])
-            service = self.catalog.service(ticket["service"])
-            ahead = self.repo.count_ahead(ticket)
-            body["position"] = ahead + 1
-            body["estimated_wait_minutes"], body["open_counters"] = self._estimate(
-                site, service, ahead, ticket["local_day"])
+        body["position"] = None if ahead is None else ahead + 1
+        body["estimated_wait_minutes"] = estimate
+        body["open_counters"] = counters
         return body
 
     # -- counters -----------------------------------------------------------------------
 
-    def _counter_state(self, code):
+    def counter_state_or_closed(self, code):
+        """The counter's state; one never opened is closed (404 if the catalog has none)."""
         state = self.repo.counter(code)
-        if state is None:
-            self.catalog.counter(code)  # 404 when the catalog does not know it either
+        if state is not None:
+            return state
+        record = self.catalog.counter(code)
+        return {"_id": code, "site": record["site"], "agency": record["agency"],
+                "services": list(record["services"]), "state": COUNTER_CLOSED, "reason": None,
+                "since": None, "version": None}
+
+    def _counter_state(self, code):
+        state = self.counter_state_or_closed(code)
+        if state["version"] is None and state["state"] == COUNTER_CLOSED:
             raise Conflict(f"Loket {code} belum dibuka.", counter=code, state=COUNTER_CLOSED)
         return state
 
@@ -202,9 +214,9 @@ class QueueCommands:
         Returns ``(counter state, returned ticket or None)``.
         """
         now = self.clock()
-        state = self._counter_state(code)
+        state = self.counter_state_or_closed(code)
         if state["state"] == COUNTER_CLOSED:
-            return state, None
+            return state, None  # closing a closed counter changes nothing
         active = self.repo.active_ticket_of(code)
         returned = None
         if active and active["status"] == SERVING:

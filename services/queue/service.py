@@ -107,7 +107,8 @@ def _settings(config):
 
 
 def _secret(request):
-    return request.headers.get("X-Ticket-Secret") or request.args.get("secret")
+    """The ticket's secret, from a header only: a URL would leave it in access logs."""
+    return request.headers.get("X-Ticket-Secret")
 
 
 class QueueService(HealthMixin):
@@ -231,13 +232,11 @@ class QueueService(HealthMixin):
 
     @rpc
     def counter_status(self, counter):
-        state = self.repository.counter(counter)
-        if state is None:
-            self.commands.catalog.counter(counter)
-            return {"counter": counter, "state": "closed", "ticket": None}
+        commands = self.commands
+        state = commands.counter_state_or_closed(counter)
         active = self.repository.active_ticket_of(counter)
         return json_ready({**_counter_view(state),
-                           "ticket": self.commands.view(active["_id"]) if active else None})
+                           "ticket": commands.view(active["_id"]) if active else None})
 
     # -- HTTP ---------------------------------------------------------------------------
 
@@ -245,8 +244,7 @@ class QueueService(HealthMixin):
     def http_issue(self, request):
         body = schemas.IssueTicketSchema().load(read_json(request))
         ticket = self.issue_ticket(**body)
-        ticket["status_url"] = (f"/api/queue/tickets/{ticket['ticket_id']}"
-                                f"?secret={ticket['secret']}")
+        ticket["status_url"] = f"/api/queue/tickets/{ticket['ticket_id']}"
         return 201, ticket
 
     @http("GET", "/api/queue/tickets")
@@ -268,8 +266,8 @@ class QueueService(HealthMixin):
 
     @http("POST", "/api/queue/tickets/<ticket_id>/cancel")
     def http_cancel(self, request, ticket_id):
-        body = schemas.CancelSchema().load(read_json(request, required=False))
         by = self._citizen_or_staff(request, ticket_id)
+        body = schemas.CancelSchema().load(read_json(request, required=False))
         return self.cancel(ticket_id, by=by, reason=body["reason"])
 
     @http("POST", "/api/queue/tickets/<ticket_id>/feedback")

@@ -53,12 +53,14 @@ def test_http_ticket_lifecycle_with_secret_and_staff_token(hall):
     assert issued.status_code == 201, issued.text
     ticket = issued.json()
     assert ticket["ticket_number"] == "A-001" and ticket["position"] == 1
-    assert ticket["status_url"].endswith(ticket["secret"])
-    own = http.get(ticket["status_url"])
+    assert ticket["secret"] not in ticket["status_url"], "secrets stay out of URLs (and logs)"
+    own = http.get(ticket["status_url"], headers={"X-Ticket-Secret": ticket["secret"]})
     assert own.status_code == 200 and own.json()["status"] == "waiting"
     assert "secret_hash" not in own.json() and "secret" not in own.json()
-    assert http.get(f"/api/queue/tickets/{ticket['ticket_id']}?secret=nope").status_code == 401
-    assert http.get(f"/api/queue/tickets/{ticket['ticket_id']}").status_code == 401
+    wrong = http.get(ticket["status_url"], headers={"X-Ticket-Secret": "nope"})
+    assert wrong.status_code == 401
+    assert http.get(f"{ticket['status_url']}?secret={ticket['secret']}").status_code == 401
+    assert http.post(f"{ticket['status_url']}/cancel", data="{oops").status_code == 401
     assert http.post("/api/queue/counters/L01/open").status_code == 401
     assert http.post("/api/queue/counters/L01/open", headers=STAFF).json()["state"] == "open"
     called = http.post("/api/queue/counters/L01/call-next", headers=STAFF).json()["ticket"]
@@ -92,6 +94,11 @@ def test_http_errors_name_the_field(hall):
     pause = http.post("/api/queue/counters/L01/pause", json={}, headers=STAFF)
     assert pause.status_code == 400 and "reason" in pause.json()["fields"]
     assert http.get("/api/queue/overview?site=BWI").json()["site"] == "BWI"
+    never_opened = http.get("/api/queue/counters/L05", headers=STAFF).json()
+    assert (never_opened["state"], never_opened["ticket"], never_opened["agency"]) == (
+        "closed", None, "DISDUKCAPIL")
+    assert http.post("/api/queue/counters/L05/close", headers=STAFF).json()["state"] == "closed"
+    assert http.post("/api/queue/counters/L99/open", headers=STAFF).status_code == 404
     assert http.get("/health").json()["status"] == "ok"
 
 
