@@ -162,6 +162,7 @@ def ticket_data(ticket):
         "status": ticket["status"],
         "channel": ticket["channel"],
         "priority": ticket.get("priority"),
+        "target_wait_minutes": ticket.get("target_wait_minutes"),
         "counter": ticket.get("counter"),
         "recalls": ticket.get("recalls", 0),
         "issued_at": _iso(ticket.get("issued_at")),
