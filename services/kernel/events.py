@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from marshmallow import Schema, fields, validate
+from marshmallow import EXCLUDE, Schema, fields, validate
 
 SPECVERSION = "1.0"
 CONTENT_TYPE = "application/cloudevents+json"
@@ -75,7 +75,13 @@ def source_for(service_name):
 
 
 class EnvelopeSchema(Schema):
-    """Validates an incoming CloudEvent (consumers use it at their boundary)."""
+    """Validates an incoming CloudEvent (consumers use it at their boundary).
+
+    Attributes it does not know are ignored: within a major version, events only grow.
+    """
+
+    class Meta:
+        unknown = EXCLUDE
 
     specversion = fields.String(required=True, validate=validate.Equal(SPECVERSION))
     id = fields.String(required=True, validate=validate.Length(min=1, max=128))
