@@ -1,0 +1,229 @@
+"""The reporting service's rules, in plain Python with no I/O.
+
+* :func:`fold_ticket` turns every stored event of one ticket into its *fact*, in
+  whatever order the events arrived: every ticket event carries the ticket's whole
+  state at that moment, so the fact is the state of the latest event (by event time,
+  then by lifecycle order for events of the same millisecond).
+* :func:`daily_report` aggregates the facts of one site and local day.
+* :func:`stats` gives count, mean, median, p90 (nearest rank) and max.
+"""
+
+import math
+from collections import Counter, defaultdict
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+# Lifecycle order, to order events of the same millisecond.
+RANK = {"issued": 0, "returned": 1, "called": 2, "recalled": 3, "serving": 4,
+        "completed": 5, "no_show": 5, "cancelled": 5, "transferred": 5}
+OUTCOMES = ("completed", "no_show", "cancelled", "transferred")
+FACT_FIELDS = (
+    "ticket_id", "visit_id", "leg", "site", "agency", "service", "ticket_number", "local_day",
+    "status", "channel", "priority", "target_wait_minutes", "counter", "recalls", "issued_at",
+    "called_at", "serving_at", "ended_at", "waiting_seconds", "service_seconds",
+    "transferred_from", "transferred_to",
+)
+
+
+def action_of(event_type):
+    """'antre.ticket.called.v1' -> 'called'."""
+    return event_type.split(".")[2]
+
+
+def parse_time(value):
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+def fold_ticket(events):
+    """The fact of one ticket from its events (envelopes), in any order."""
+    ordered = sorted(events, key=lambda e: (e["time"], RANK.get(action_of(e["type"]), 9)))
+    latest = ordered[-1]
+    data = latest["data"]
+    fact = {name: data.get(name) for name in FACT_FIELDS}
+    fact["_id"] = data["ticket_id"]
+    for name in ("issued_at", "called_at", "serving_at", "ended_at"):
+        fact[name] = parse_time(fact[name])
+    fact["recalls"] = max((e["data"].get("recalls") or 0) for e in events)
+    fact["events"] = len(events)
+    fact["last_event"] = latest["id"]
+    cancel = next((e for e in ordered if action_of(e["type"]) == "cancelled"), None)
+    fact["cancelled_by"] = cancel["data"].get("cancelled_by") if cancel else None
+    fact["cancel_reason"] = cancel["data"].get("reason") if cancel else None
+    return fact
+
+
+# -- statistics ----------------------------------------------------------------------------
+
+def percentile(sorted_values, fraction):
+    """Nearest-rank percentile: the smallest value with at least ``fraction`` at or below."""
+    if not sorted_values:
+        return None
+    rank = max(1, math.ceil(fraction * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+def median(sorted_values):
+    n = len(sorted_values)
+    if not n:
+        return None
+    middle = n // 2
+    if n % 2:
+        return sorted_values[middle]
+    return (sorted_values[middle - 1] + sorted_values[middle]) / 2
+
+
+def stats(values):
+    """Seconds: count, mean, median, p90 (nearest rank) and max, rounded to the ms."""
+    values = sorted(v for v in values if v is not None)
+    if not values:
+        return {"count": 0, "mean": None, "median": None, "p90": None, "max": None}
+
+    def r(x):
+        return round(x, 3)
+
+    return {"count": len(values), "mean": r(sum(values) / len(values)),
+            "median": r(median(values)), "p90": r(percentile(values, 0.9)), "max": r(values[-1])}
+
+
+# -- aggregation -------------------------------------------------------------------------------
+
+def local_hour(moment, timezone):
+    return moment.astimezone(ZoneInfo(timezone)).hour if moment else None
+
+
+def within_target(fact):
+    if fact.get("waiting_seconds") is None or not fact.get("target_wait_minutes"):
+        return None
+    return fact["waiting_seconds"] <= fact["target_wait_minutes"] * 60
+
+
+def summarise(facts):
+    """The figures of a group of facts (legs)."""
+    facts = list(facts)
+    status = Counter(f["status"] for f in facts)
+    called = [f for f in facts if f.get("waiting_seconds") is not None]
+    sla = [within_target(f) for f in called]
+    sla = [x for x in sla if x is not None]
+    return {
+        "issued": len(facts),
+        "transfers_in": sum(1 for f in facts if f.get("channel") == "transfer"),
+        "served": status["completed"],
+        "no_show": status["no_show"],
+        "cancelled": status["cancelled"],
+        "transferred": status["transferred"],
+        "waiting": status["waiting"],
+        "in_service": status["called"] + status["serving"],
+        "waiting_time": stats(f["waiting_seconds"] for f in called),
+        "service_time": stats(f.get("service_seconds") for f in facts
+                              if f["status"] == "completed"),
+        "within_target": {"count": sum(sla), "of": len(sla),
+                          "share": round(sum(sla) / len(sla), 4) if sla else None},
+        "channels": dict(sorted(Counter(f.get("channel") for f in facts).items())),
+        "priorities": dict(sorted(Counter(f.get("priority") or "regular" for f in facts).items())),
+    }
+
+
+def group(facts, key):
+    groups = defaultdict(list)
+    for fact in facts:
+        groups[key(fact)].append(fact)
+    return dict(sorted(groups.items(), key=lambda kv: (kv[0] is None, kv[0])))
+
+
+def daily_report(facts, site, day, timezone, names=None):
+    """Every figure of one site and local day, overall and per agency, service, counter
+    and hour. Arrivals are counted in the hour they were issued, services in the hour
+    they were completed; each leg of a transferred visit counts once for its service."""
+    names = names or {}
+    facts = [f for f in facts if f["site"] == site and f["local_day"] == day]
+    by_agency = group(facts, lambda f: f["agency"])
+    by_service = group(facts, lambda f: f["service"])
+    by_counter = group([f for f in facts if f.get("counter")], lambda f: f["counter"])
+    issued_hours = group(facts, lambda f: local_hour(f["issued_at"], timezone))
+    served_hours = Counter(local_hour(f["ended_at"], timezone) for f in facts
+                           if f["status"] == "completed")
+    hours = [{"hour": hour, "issued": len(items), "served": served_hours.get(hour, 0),
+              "waiting_time": stats(f.get("waiting_seconds") for f in items)}
+             for hour, items in issued_hours.items()]
+    busiest = sorted(hours, key=lambda h: (-h["issued"], h["hour"]))[:3]
+    return {
+        "site": site,
+        "date": day,
+        "timezone": timezone,
+        "totals": summarise(facts),
+        "agencies": [{"agency": code, "name": names.get(("agencies", code)), **summarise(items)}
+                     for code, items in by_agency.items()],
+        "services": [{"service": code, "agency": items[0]["agency"],
+                      "name": names.get(("services", code)), **summarise(items)}
+                     for code, items in by_service.items()],
+        "counters": [{"counter": code, "agency": items[0]["agency"],
+                      "served": sum(1 for f in items if f["status"] == "completed"),
+                      "busy_seconds": round(sum(f.get("service_seconds") or 0 for f in items
+                                                if f["status"] in ("completed", "transferred")), 3),
+                      "waiting_time": stats(f.get("waiting_seconds") for f in items)}
+                     for code, items in by_counter.items()],
+        "hours": hours,
+        "busiest_hours": [h["hour"] for h in busiest],
+    }
+
+
+# -- exports ---------------------------------------------------------------------------------
+
+DAILY_CSV_COLUMNS = (
+    "site", "date", "scope", "code", "agency", "issued", "transfers_in", "served", "no_show",
+    "cancelled", "transferred", "waiting", "waiting_mean_s", "waiting_median_s", "waiting_p90_s",
+    "waiting_max_s", "service_mean_s", "service_median_s", "service_p90_s", "service_max_s",
+    "within_target_share",
+)
+
+
+def daily_csv_rows(report):
+    def row(scope, code, agency, figures):
+        w, s = figures["waiting_time"], figures["service_time"]
+        values = [report["site"], report["date"], scope, code, agency, figures["issued"],
+                  figures["transfers_in"], figures["served"], figures["no_show"],
+                  figures["cancelled"], figures["transferred"], figures["waiting"],
+                  w["mean"], w["median"], w["p90"], w["max"], s["mean"], s["median"], s["p90"],
+                  s["max"], figures["within_target"]["share"]]
+        return ["" if v is None else v for v in values]
+
+    rows = [row("site", report["site"], "", report["totals"])]
+    rows += [row("agency", a["agency"], a["agency"], a) for a in report["agencies"]]
+    rows += [row("service", s["service"], s["agency"], s) for s in report["services"]]
+    return rows
+
+
+def prometheus_text(facts_today, ingested_total):
+    """/metrics: waiting now, served today and waiting p90 per agency (today's facts)."""
+    lines = []
+
+    def metric(name, kind, help_text, samples):
+        lines.append(f"# HELP {name} {help_text}")
+        lines.append(f"# TYPE {name} {kind}")
+        for labels, value in samples:
+            label_text = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
+            lines.append(f"{name}{{{label_text}}} {value}" if labels else f"{name} {value}")
+
+    by_service = group(facts_today, lambda f: (f["site"], f["agency"], f["service"]))
+    by_agency = group(facts_today, lambda f: (f["site"], f["agency"]))
+    metric("antre_waiting_now", "gauge", "Tickets waiting now, per service.",
+           [((("site", s), ("agency", a), ("service", v)),
+             sum(1 for f in items if f["status"] == "waiting"))
+            for (s, a, v), items in by_service.items()])
+    metric("antre_served_today", "gauge", "Tickets served (completed) today, per agency.",
+           [((("site", s), ("agency", a)), sum(1 for f in items if f["status"] == "completed"))
+            for (s, a), items in by_agency.items()])
+    p90s = []
+    for (s, a), items in by_agency.items():
+        p90 = stats(f.get("waiting_seconds") for f in items)["p90"]
+        if p90 is not None:
+            p90s.append(((("site", s), ("agency", a)), p90))
+    metric("antre_waiting_seconds_p90", "gauge",
+           "90th percentile (nearest rank) of today's waiting time in seconds, per agency.", p90s)
+    metric("antre_events_ingested_total", "counter", "Distinct events stored by reporting.",
+           [((), ingested_total)])
+    return "\n".join(lines) + "\n"
+
+
+def _escape(value):
+    return str(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')

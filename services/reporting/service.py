@@ -1,0 +1,240 @@
+"""The reporting service: one truthful view over every agency.
+
+It stores every public event once, folds ticket events into one fact per ticket,
+and answers daily reports, the satisfaction index (IKM), Prometheus metrics and
+CSV exports from those facts. Entrypoints stay thin.
+"""
+
+import csv
+import io
+import logging
+from datetime import timedelta
+
+from nameko.dependency_providers import Config
+from nameko.rpc import RpcProxy
+from nameko.timer import timer
+from werkzeug.wrappers import Response
+
+from services.kernel import hours
+from services.kernel.auth import require_admin, warn_if_open
+from services.kernel.cache import CatalogCache
+from services.kernel.config import setting
+from services.kernel.consumer import event_handler, peek_dead_letters, replay_dead_letters
+from services.kernel.events import EnvelopeSchema, Event, utcnow
+from services.kernel.health import HealthMixin
+from services.kernel.http import http, json_ready, query_params
+from services.kernel.mongo import MongoDatabase
+from services.kernel.outbox import Outbox, sweep_timer
+from services.kernel.rpc import rpc
+from services.reporting import domain, ikm, schemas
+from services.reporting.repository import ReportingRepository
+
+log = logging.getLogger(__name__)
+
+
+class ReportingStore(MongoDatabase):
+    def __init__(self):
+        super().__init__(ReportingRepository)
+
+    def start(self):
+        warn_if_open(self.container.config, self.container.service_name)
+
+
+def _csv(header, rows, filename):
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return Response(out.getvalue(), mimetype="text/csv",
+                    headers={"Content-Disposition": f"attachment; filename={filename}"})
+
+
+class ReportingService(HealthMixin):
+    name = "reporting"
+
+    repository = ReportingStore()
+    outbox = Outbox()
+    catalog_rpc = RpcProxy("catalog")
+    catalog_cache = CatalogCache()
+    config = Config()
+
+    # -- ingest -------------------------------------------------------------------------
+
+    @event_handler("#")
+    def ingest(self, body):
+        """Store the event once and update the projections it touches (idempotent)."""
+        envelope = EnvelopeSchema().load(body)
+        envelope["data"] = body["data"]
+        self.repository.store_event(envelope)  # False for a redelivery: stored once anyway
+        # Projections fold every stored event, so projecting again is harmless; and it is
+        # needed when a first attempt stored the event but failed before projecting it.
+        self._project(envelope)
+
+    def _project(self, envelope):
+        kind = envelope["type"].split(".")[1]
+        if kind == "ticket":
+            self.repository.project_ticket(envelope["data"]["ticket_id"])
+        elif kind == "feedback":
+            self.repository.project_feedback(envelope)
+
+    # -- site facts from the catalog ------------------------------------------------------
+
+    def _timezone(self, site):
+        try:
+            record = self.catalog_cache.get(("site", site), lambda: self.catalog_rpc.get_site(site))
+            return record["timezone"]
+        except Exception:  # the catalog is down or does not know the site: the default zone
+            log.warning("no time zone for site %s from the catalog; using the default", site)
+            return setting("DEFAULT_TIMEZONE", self.config)
+
+    def _names(self, site):
+        """Agency and service names for reports; codes alone if the catalog is down."""
+        def load():
+            names = {}
+            for collection in ("agencies", "services"):
+                listing = self.catalog_rpc.list(collection, limit=500) if collection == "agencies" \
+                    else self.catalog_rpc.list(collection, site=site, limit=500)
+                names.update({(collection, item["code"]): item["name"] for item in listing["items"]})
+            return names
+        try:
+            return self.catalog_cache.get(("names", site), load)
+        except Exception:  # names are a courtesy; figures never depend on them
+            log.warning("no names from the catalog for site %s", site)
+            return {}
+
+    def _site(self, site):
+        return site or setting("DEFAULT_SITE", self.config)
+
+    def _today(self, site):
+        return hours.local_day(self._timezone(site), utcnow()).isoformat()
+
+    # -- the end of a day -----------------------------------------------------------------
+
+    @timer(interval=60, eager=True)
+    def close_days(self):
+        """Announce each site's day once it is over (plus DAY_CLOSE_DELAY_MINUTES)."""
+        delay = timedelta(minutes=float(setting("DAY_CLOSE_DELAY_MINUTES", self.config)))
+        for site, day in self.repository.site_days():
+            if self.repository.is_closed(site, day):
+                continue
+            timezone = self._timezone(site)
+            if hours.local_day(timezone, utcnow() - delay).isoformat() <= day:
+                continue
+            report = domain.daily_report(self.repository.facts_of(site, day), site, day, timezone)
+            summary = {"site": site, "date": day, "totals": report["totals"],
+                       "agencies": report["agencies"], "busiest_hours": report["busiest_hours"]}
+            event = Event("report", "day_closed", f"reports/{site}/{day}", summary, site=site)
+            if self.repository.close_day(site, day, summary, event):
+                self.outbox.relay_document(self.repository.closures, f"{site}|{day}")
+
+    @sweep_timer
+    def sweep_outbox(self):
+        for collection in self.repository.outbox_collections():
+            self.outbox.sweep(collection)
+
+    # -- RPC ----------------------------------------------------------------------------
+
+    @rpc
+    def daily(self, site=None, date=None):
+        query = schemas.DailyQuerySchema().load({"site": site, "date": date})
+        site = self._site(query["site"])
+        timezone = self._timezone(site)
+        day = (query["date"] or hours.local_day(timezone, utcnow())).isoformat()
+        report = domain.daily_report(self.repository.facts_of(site, day), site, day, timezone,
+                                     self._names(site))
+        report["closed"] = self.repository.is_closed(site, day)
+        return json_ready(report)
+
+    @rpc
+    def ikm(self, site=None, first=None, last=None):
+        query = schemas.IkmQuerySchema().load({"site": site, "from": first, "to": last})
+        site = self._site(query["site"])
+        first, last = query["first"].isoformat(), query["last"].isoformat()
+        records = self.repository.feedback_between(site, first, last)
+        names = self._names(site)
+        return {
+            "site": site, "from": first, "to": last,
+            "overall": ikm.index(r["scores"] for r in records),
+            "agencies": [{"agency": code, "name": names.get(("agencies", code)), **result}
+                         for code, result in ikm.by_group(records, "agency").items()],
+            "services": [{"service": code, "name": names.get(("services", code)), **result}
+                         for code, result in ikm.by_group(records, "service").items()],
+        }
+
+    @rpc
+    def replay(self):
+        """Rebuild every projection from the stored events."""
+        return self.repository.rebuild()
+
+    @rpc
+    def ingested(self):
+        return self.repository.ingested()
+
+    @rpc
+    def dead_letters(self, limit=100):
+        return json_ready(peek_dead_letters(setting("AMQP_URI", self.config), self.name, limit))
+
+    @rpc
+    def replay_dead_letters(self, limit=1000):
+        return replay_dead_letters(setting("AMQP_URI", self.config), self.name, limit)
+
+    # -- HTTP ---------------------------------------------------------------------------
+
+    def _daily_from(self, request):
+        query = schemas.DailyQuerySchema().load(query_params(request))
+        return self.daily(query["site"], query["date"] and query["date"].isoformat())
+
+    @http("GET", "/api/reporting/daily")
+    def http_daily(self, request):
+        return self._daily_from(request)
+
+    @http("GET", "/api/reporting/daily.csv")
+    def http_daily_csv(self, request):
+        report = self._daily_from(request)
+        return _csv(domain.DAILY_CSV_COLUMNS, domain.daily_csv_rows(report),
+                    f"antre-{report['site']}-{report['date']}.csv")
+
+    def _ikm_from(self, request):
+        params = query_params(request)
+        schemas.IkmQuerySchema().load(params)  # every problem named, unknown parameters too
+        return self.ikm(params.get("site"), params["from"], params["to"])
+
+    @http("GET", "/api/reporting/ikm")
+    def http_ikm(self, request):
+        return self._ikm_from(request)
+
+    @http("GET", "/api/reporting/ikm.csv")
+    def http_ikm_csv(self, request):
+        result = self._ikm_from(request)
+        rows = [ikm.csv_rows("site", result["site"], result["overall"])]
+        rows += [ikm.csv_rows("agency", a["agency"], a) for a in result["agencies"]]
+        rows += [ikm.csv_rows("service", s["service"], s) for s in result["services"]]
+        return _csv(ikm.CSV_COLUMNS, rows,
+                    f"antre-ikm-{result['site']}-{result['from']}-{result['to']}.csv")
+
+    @http("GET", "/metrics")
+    def http_metrics(self, request):
+        facts = []
+        for site in sorted({s for s, _ in self.repository.site_days()}):
+            facts += self.repository.facts_of(site, self._today(site))
+        text = domain.prometheus_text(facts, self.repository.ingested())
+        return Response(text, mimetype="text/plain", content_type="text/plain; version=0.0.4")
+
+    @http("POST", "/api/reporting/replay")
+    def http_replay(self, request):
+        require_admin(request, self.config)
+        return self.replay()
+
+    @http("GET", "/api/reporting/dead-letters")
+    def http_dead_letters(self, request):
+        require_admin(request, self.config)
+        query = schemas.LimitQuerySchema().load(query_params(request))
+        items = self.dead_letters(query["limit"])
+        return {"items": items, "total": len(items)}
+
+    @http("POST", "/api/reporting/dead-letters/replay")
+    def http_replay_dead_letters(self, request):
+        require_admin(request, self.config)
+        query = schemas.LimitQuerySchema().load(query_params(request))
+        return {"replayed": self.replay_dead_letters(query["limit"])}
+

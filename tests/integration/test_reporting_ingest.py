@@ -1,0 +1,95 @@
+"""Reporting's ingest on the real broker: duplicates, reordering, failures."""
+
+import json
+import random
+
+import eventlet
+import pytest
+from kombu import Connection, Producer
+from nameko.standalone.rpc import ClusterRpcProxy
+
+from services.kernel.events import CONTENT_TYPE
+from services.kernel.outbox import events_exchange
+from services.reporting.service import ReportingService
+from tests.unit.reporting.test_domain import lifecycle
+
+
+@pytest.fixture
+def cluster(service_config):
+    with ClusterRpcProxy(service_config, timeout=30) as proxy:
+        yield proxy
+
+
+def publish(amqp_uri, envelopes):
+    """Publish envelopes the way the outbox relay does."""
+    with Connection(amqp_uri) as connection:
+        producer = Producer(connection)
+        for envelope in envelopes:
+            producer.publish(json.dumps(envelope), exchange=events_exchange(),
+                             routing_key=f"ticket.{envelope['type'].split('.')[2]}.DUK",
+                             content_type=CONTENT_TYPE, content_encoding="utf-8",
+                             message_id=envelope["id"], delivery_mode=2, declare=[events_exchange()])
+
+
+def wait_until(check, timeout=20):
+    with eventlet.Timeout(timeout):
+        while not check():
+            eventlet.sleep(0.1)
+
+
+def facts(database):
+    return {f["_id"]: f for f in database("reporting").facts.find()}
+
+
+def test_duplicated_and_reordered_events_change_no_fact(start_service, cluster, rabbit_config,
+                                                        database):
+    start_service(ReportingService, CATALOG_CACHE_SECONDS=0)
+    tickets = [lifecycle(f"t{i}", wait_min=i, serve_min=2 + i % 3) for i in range(20)]
+    everything = [e for events in tickets for e in events]
+    publish(rabbit_config["AMQP_URI"], everything)
+    wait_until(lambda: cluster.reporting.ingested() == 80
+               and all(f["status"] == "completed" for f in facts(database).values()))
+    before = facts(database)
+    assert len(before) == 20
+
+    shuffled = everything * 2
+    random.Random(7).shuffle(shuffled)
+    publish(rabbit_config["AMQP_URI"], list(reversed(everything)) + shuffled)
+    eventlet.sleep(2)
+    assert cluster.reporting.ingested() == 80, "each event is stored once"
+    assert facts(database) == before
+
+
+def test_a_failing_handler_retries_then_dead_letters_and_loses_nothing(
+        start_service, cluster, rabbit_config, database):
+    container, _ = start_service(ReportingService, EVENT_RETRY_SECONDS=0.2, EVENT_MAX_ATTEMPTS=3)
+    repository = next(d for d in container.dependencies
+                      if type(d).__name__ == "ReportingStore").repository
+    original = repository.project_ticket
+    failures = {"t-flaky": 2, "t-broken": 10 ** 6}
+
+    def flaky(ticket_id):
+        if failures.get(ticket_id, 0) > 0:
+            failures[ticket_id] -= 1
+            raise RuntimeError(f"projection of {ticket_id} failed")
+        return original(ticket_id)
+
+    repository.project_ticket = flaky
+    flaky_events = lifecycle("t-flaky")[:1]
+    broken_events = lifecycle("t-broken")[:1]
+    publish(rabbit_config["AMQP_URI"], flaky_events + broken_events + lifecycle("t-fine")[:1])
+
+    wait_until(lambda: "t-flaky" in facts(database) and "t-fine" in facts(database))
+    assert failures["t-flaky"] == 0, "it failed twice, then the third attempt worked"
+
+    wait_until(lambda: len(cluster.reporting.dead_letters()) == 1)
+    [dead] = cluster.reporting.dead_letters()
+    assert dead["attempts"] == 3 and "projection of t-broken failed" in dead["error"]
+    assert dead["event"]["id"] == broken_events[0]["id"]
+    assert dead["routing_key"] == "ticket.issued.DUK"
+    assert "t-broken" not in facts(database)
+
+    failures["t-broken"] = 0  # the operator fixes the cause, then replays
+    assert cluster.reporting.replay_dead_letters() == 1
+    wait_until(lambda: "t-broken" in facts(database))
+    assert cluster.reporting.dead_letters() == []
