@@ -4,11 +4,11 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 COMPOSE := docker compose -f deploy/compose.yaml --env-file deploy/.env
-SERVICES := catalog queue
+SERVICES := catalog queue reporting
 
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install test test-unit test-integration lint run seed up down clean bench-queue
+.PHONY: install test test-unit test-integration lint run seed replay up down clean bench-queue
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,9 @@ lint: $(BIN)/.installed ## ruff, then the Dockerfile and compose checks
 
 run: $(BIN)/.installed ## Every service in the foreground on the local RabbitMQ; Ctrl-C stops all
 	bash deploy/run-local.sh $(SERVICES)
+
+replay: $(BIN)/.installed ## Rebuild the reports from the stored events (reporting must run)
+	$(BIN)/python -m services.reporting.cli replay
 
 seed: $(BIN)/.installed ## Load the sample catalog into the running catalog service
 	$(BIN)/python -m services.catalog.cli import services/catalog/sample/banyuwangi.yaml
