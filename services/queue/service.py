@@ -5,8 +5,6 @@ events the write produced, answer JSON.
 """
 
 import logging
-import os
-import time
 
 from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
@@ -14,6 +12,7 @@ from nameko.rpc import RpcProxy
 from nameko.timer import timer
 
 from services.kernel.auth import require_staff, warn_if_open
+from services.kernel.cache import CatalogCache
 from services.kernel.config import setting
 from services.kernel.errors import InvalidInput, NotFound
 from services.kernel.events import utcnow
@@ -28,8 +27,6 @@ from services.queue.repository import QueueRepository
 
 log = logging.getLogger(__name__)
 
-CATALOG_CACHE_SECONDS = float(os.environ.get("CATALOG_CACHE_SECONDS", "15"))
-
 
 class QueueStore(MongoDatabase):
     def __init__(self):
@@ -40,31 +37,6 @@ class QueueStore(MongoDatabase):
         if finished:
             log.warning("inserted %d transfer leg(s) interrupted by a crash", finished)
         warn_if_open(self.container.config, self.container.service_name)
-
-
-class TtlCache:
-    """Catalog records for a few seconds, shared by the workers of one container."""
-
-    def __init__(self, seconds):
-        self.seconds = seconds
-        self.entries = {}
-
-    def get(self, key, load):
-        hit = self.entries.get(key)
-        now = time.monotonic()
-        if hit and now - hit[0] < self.seconds:
-            return hit[1]
-        value = load()
-        self.entries[key] = (now, value)
-        return value
-
-
-class CatalogCache(DependencyProvider):
-    def setup(self):
-        self.cache = TtlCache(CATALOG_CACHE_SECONDS)
-
-    def get_dependency(self, worker_ctx):
-        return self.cache
 
 
 class CatalogLookup:
