@@ -27,6 +27,7 @@ from services.kernel.rpc import rpc
 log = logging.getLogger(__name__)
 
 KIND = "<any(sites,agencies,services,counters):kind>"
+KIND_OF = {singular: kind for kind, singular in SINGULAR.items()}
 
 
 class CatalogStore(MongoDatabase):
@@ -71,14 +72,12 @@ class CatalogService(HealthMixin):
 
     # -- events -------------------------------------------------------------------------
 
-    def _relay(self, kind=None, code=None):
-        """Publish what the last write left in the outbox (the sweep catches the rest)."""
+    def _relay(self, *changed):
+        """Publish what the last write left in the outbox of the ``(kind, code)``
+        documents it changed (the sweep catches whatever this misses)."""
         try:
-            if kind and code:
+            for kind, code in changed:
                 self.outbox.relay_document(self.repository.db[kind], code)
-            else:
-                for collection in self.repository.outbox_collections():
-                    self.outbox.sweep(collection)
         except Exception:  # the events stay in the outbox; the timer sweep retries them
             log.warning("relay failed; the outbox sweep will retry", exc_info=True)
 
@@ -144,7 +143,7 @@ class CatalogService(HealthMixin):
     @rpc
     def import_catalog(self, document, mode="merge", dry_run=False):
         summary = commands.import_catalog(self.repository, document, mode=mode, dry_run=dry_run)
-        self._relay()
+        self._relay(*((KIND_OF[c["kind"]], c["code"]) for c in summary["changed"]))
         return summary
 
     # -- HTTP: public reads -------------------------------------------------------------
@@ -191,19 +190,19 @@ class CatalogService(HealthMixin):
     def http_create(self, request, kind):
         require_admin(request, self.config)
         entity = commands.create(self.repository, kind, read_json(request))
-        self._relay(kind, entity["code"])
+        self._relay((kind, entity["code"]))
         return 201, entity
 
     @http("PATCH", f"/api/catalog/{KIND}/<code>")
     def http_update(self, request, kind, code):
         require_admin(request, self.config)
         entity = commands.update(self.repository, kind, code, read_json(request))
-        self._relay(kind, code)
+        self._relay((kind, code))
         return entity
 
     @http("POST", f"/api/catalog/{KIND}/<code>/<any(activate,deactivate):action>")
     def http_set_active(self, request, kind, code, action):
         require_admin(request, self.config)
         entity = commands.set_active(self.repository, kind, code, action == "activate")
-        self._relay(kind, code)
+        self._relay((kind, code))
         return entity

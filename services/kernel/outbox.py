@@ -16,10 +16,10 @@ from datetime import timedelta
 from kombu import Exchange
 from nameko.amqp.publish import Publisher
 from nameko.extensions import DependencyProvider
-from nameko.timer import Timer
 
 from services.kernel.config import setting
 from services.kernel.events import CONTENT_TYPE, source_for, utcnow
+from services.kernel.timers import configured_timer
 
 log = logging.getLogger(__name__)
 
@@ -119,15 +119,6 @@ class Outbox(DependencyProvider):
         return self.relay
 
 
-class SweepTimer(Timer):
-    """A timer whose interval is the ``OUTBOX_SWEEP_SECONDS`` setting (default 2 s)."""
-
-    def __init__(self, **kwargs):
-        super().__init__(interval=2.0, eager=True, **kwargs)
-
-    def setup(self):
-        self.interval = float(setting("OUTBOX_SWEEP_SECONDS", self.container.config))
-        super().setup()
-
-
-sweep_timer = SweepTimer.decorator
+def sweep_timer(method):
+    """Run ``method`` every ``OUTBOX_SWEEP_SECONDS`` (default 2 s), and at start-up."""
+    return configured_timer("OUTBOX_SWEEP_SECONDS")(method)

@@ -9,7 +9,6 @@ import logging
 from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
 from nameko.rpc import RpcProxy
-from nameko.timer import timer
 
 from services.kernel.auth import require_staff, warn_if_open
 from services.kernel.cache import CatalogCache
@@ -21,6 +20,7 @@ from services.kernel.http import http, json_ready, query_params, read_json
 from services.kernel.mongo import MongoDatabase
 from services.kernel.outbox import Outbox, sweep_timer
 from services.kernel.rpc import rpc
+from services.kernel.timers import configured_timer
 from services.queue import schemas
 from services.queue.commands import PRIVATE, QueueCommands, Settings
 from services.queue.repository import QueueRepository
@@ -113,7 +113,7 @@ class QueueService(HealthMixin):
         for collection in self.repository.outbox_collections():
             self.outbox.sweep(collection)
 
-    @timer(interval=300, eager=True)
+    @configured_timer("PAST_DAYS_CHECK_SECONDS")
     def close_past_days(self):
         closed = self.commands.close_past_days()
         if closed:  # their events go out with the next outbox sweep

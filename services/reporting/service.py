@@ -12,7 +12,6 @@ from datetime import timedelta
 
 from nameko.dependency_providers import Config
 from nameko.rpc import RpcProxy
-from nameko.timer import timer
 from werkzeug.wrappers import Response
 
 from services.kernel import hours
@@ -26,6 +25,7 @@ from services.kernel.http import http, json_ready, query_params
 from services.kernel.mongo import MongoDatabase
 from services.kernel.outbox import Outbox, sweep_timer
 from services.kernel.rpc import rpc
+from services.kernel.timers import configured_timer
 from services.reporting import domain, ikm, schemas
 from services.reporting.repository import ReportingRepository
 
@@ -110,7 +110,7 @@ class ReportingService(HealthMixin):
 
     # -- the end of a day -----------------------------------------------------------------
 
-    @timer(interval=60, eager=True)
+    @configured_timer("DAY_CLOSE_CHECK_SECONDS")
     def close_days(self):
         """Announce each site's day once it is over (plus DAY_CLOSE_DELAY_MINUTES)."""
         delay = timedelta(minutes=float(setting("DAY_CLOSE_DELAY_MINUTES", self.config)))
