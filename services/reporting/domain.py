@@ -167,6 +167,22 @@ def daily_report(facts, site, day, timezone, names=None):
     }
 
 
+def breakdown(facts, site, day, timezone):
+    """The day's figures per agency x service x counter x hour of issue: one row for
+    every combination that happened (legs never called have counter null)."""
+    facts = [f for f in facts if f["site"] == site and f["local_day"] == day]
+    cells = group(facts, lambda f: (f["agency"], f["service"], f.get("counter") or "",
+                                    local_hour(f["issued_at"], timezone)))
+    rows = []
+    for (agency, service, counter, hour), items in cells.items():
+        figures = summarise(items)
+        rows.append({"agency": agency, "service": service, "counter": counter or None,
+                     "hour": hour, **{k: figures[k] for k in (
+                         "issued", "served", "no_show", "cancelled", "transferred",
+                         "waiting_time", "service_time", "within_target")}})
+    return {"site": site, "date": day, "timezone": timezone, "rows": rows}
+
+
 # -- exports ---------------------------------------------------------------------------------
 
 DAILY_CSV_COLUMNS = (

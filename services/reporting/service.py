@@ -146,6 +146,15 @@ class ReportingService(HealthMixin):
         return json_ready(report)
 
     @rpc
+    def breakdown(self, site=None, date=None):
+        query = schemas.DailyQuerySchema().load({"site": site, "date": date})
+        site = self._site(query["site"])
+        timezone = self._timezone(site)
+        day = (query["date"] or hours.local_day(timezone, utcnow())).isoformat()
+        return json_ready(domain.breakdown(self.repository.facts_of(site, day), site, day,
+                                           timezone))
+
+    @rpc
     def ikm(self, site=None, first=None, last=None):
         query = schemas.IkmQuerySchema().load({"site": site, "from": first, "to": last})
         site = self._site(query["site"])
@@ -193,6 +202,11 @@ class ReportingService(HealthMixin):
         report = self._daily_from(request)
         return _csv(domain.DAILY_CSV_COLUMNS, domain.daily_csv_rows(report),
                     f"antre-{report['site']}-{report['date']}.csv")
+
+    @http("GET", "/api/reporting/breakdown")
+    def http_breakdown(self, request):
+        query = schemas.DailyQuerySchema().load(query_params(request))
+        return self.breakdown(query["site"], query["date"] and query["date"].isoformat())
 
     def _ikm_from(self, request):
         params = query_params(request)

@@ -124,6 +124,11 @@ def test_a_day_of_500_tickets_is_reported_as_it_happened(start_service, cluster,
     assert {c["counter"]: c["served"] for c in report["counters"]} == {
         code: served_by.get(code, 0) for code in {t.get("counter") for t in tickets} - {None}}
     assert sum(h["issued"] for h in report["hours"]) == len(tickets)
+    cells = cluster.reporting.breakdown("BWI", local_day)["rows"]
+    assert sum(c["issued"] for c in cells) == len(tickets)
+    assert Counter((c["agency"], c["service"], c["counter"]) for c in cells for _ in
+                   range(c["served"])) == Counter(
+        (t["agency"], t["service"], t["counter"]) for t in tickets if t["status"] == "completed")
     ikm = cluster.reporting.ikm("BWI", local_day, local_day)
     assert ikm["overall"]["respondents"] == len(day.feedback)
 

@@ -113,3 +113,11 @@ def test_prometheus_text_names_each_agency():
 def test_the_day_closed_event_belongs_to_the_whole_site():
     assert Event("report", "day_closed", "reports/BWI/2026-11-23", {}, site="BWI").routing_key \
         == "report.day_closed._site"
+
+
+def test_breakdown_has_a_row_per_agency_service_counter_and_hour():
+    result = domain.breakdown(facts_of_a_small_day(), "BWI", "2026-11-23", "Asia/Jakarta")
+    keys = [(r["agency"], r["service"], r["counter"], r["hour"]) for r in result["rows"]]
+    assert keys == [("DUK", "KTP", None, 10), ("DUK", "KTP", "L01", 8), ("DUK", "KTP", "L01", 9)]
+    assert [r["issued"] for r in result["rows"]] == [1, 2, 1]
+    assert sum(r["served"] for r in result["rows"]) == 3
