@@ -118,15 +118,16 @@ def peek_dead_letters(amqp_uri, service_name, limit=100):
             message = queue.get(no_ack=False, accept=["application/cloudevents+json", "json"])
             if message is None:
                 break
-            found.append({"attempts": message.headers.get(ATTEMPTS_HEADER),
-                          "error": message.headers.get(ERROR_HEADER),
-                          "routing_key": message.headers.get(ROUTING_KEY_HEADER),
+            headers = message.headers or {}
+            found.append({"attempts": headers.get(ATTEMPTS_HEADER),
+                          "error": headers.get(ERROR_HEADER),
+                          "routing_key": headers.get(ROUTING_KEY_HEADER),
                           "event": message.decode()})
         # Closing without acking returns every message to the queue, in order.
     return found
 
 
-def replay_dead_letters(amqp_uri, service_name, limit=1000):
+def replay_dead_letters(amqp_uri, service_name, limit=100):
     """Move up to ``limit`` dead letters back to the service's queue; returns how many."""
     main_name, _, dead_name = queue_names(service_name)
     moved = 0

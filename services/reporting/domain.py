@@ -118,7 +118,7 @@ def summarise(facts):
                               if f["status"] == "completed"),
         "within_target": {"count": sum(sla), "of": len(sla),
                           "share": round(sum(sla) / len(sla), 4) if sla else None},
-        "channels": dict(sorted(Counter(f.get("channel") for f in facts).items())),
+        "channels": dict(sorted(Counter(f.get("channel") or "unknown" for f in facts).items())),
         "priorities": dict(sorted(Counter(f.get("priority") or "regular" for f in facts).items())),
     }
 
@@ -142,9 +142,10 @@ def daily_report(facts, site, day, timezone, names=None):
     issued_hours = group(facts, lambda f: local_hour(f["issued_at"], timezone))
     served_hours = Counter(local_hour(f["ended_at"], timezone) for f in facts
                            if f["status"] == "completed")
-    hours = [{"hour": hour, "issued": len(items), "served": served_hours.get(hour, 0),
-              "waiting_time": stats(f.get("waiting_seconds") for f in items)}
-             for hour, items in issued_hours.items()]
+    hours = [{"hour": hour, "issued": len(issued_hours.get(hour, [])),
+              "served": served_hours.get(hour, 0),
+              "waiting_time": stats(f.get("waiting_seconds") for f in issued_hours.get(hour, []))}
+             for hour in sorted(set(issued_hours) | set(served_hours))]
     busiest = sorted(hours, key=lambda h: (-h["issued"], h["hour"]))[:3]
     return {
         "site": site,

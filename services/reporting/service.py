@@ -19,6 +19,7 @@ from services.kernel.auth import require_admin, warn_if_open
 from services.kernel.cache import CatalogCache
 from services.kernel.config import setting
 from services.kernel.consumer import event_handler, peek_dead_letters, replay_dead_letters
+from services.kernel.errors import NotFound
 from services.kernel.events import EnvelopeSchema, Event, utcnow
 from services.kernel.health import HealthMixin
 from services.kernel.http import http, json_ready, query_params
@@ -80,10 +81,14 @@ class ReportingService(HealthMixin):
     # -- site facts from the catalog ------------------------------------------------------
 
     def _timezone(self, site):
+        """The site's time zone from the catalog (404 for a site it does not know); the
+        default zone while the catalog cannot be reached."""
         try:
             record = self.catalog_cache.get(("site", site), lambda: self.catalog_rpc.get_site(site))
             return record["timezone"]
-        except Exception:  # the catalog is down or does not know the site: the default zone
+        except NotFound:
+            raise
+        except Exception:  # the catalog is down: reports still work, in the default zone
             log.warning("no time zone for site %s from the catalog; using the default", site)
             return setting("DEFAULT_TIMEZONE", self.config)
 
@@ -120,7 +125,8 @@ class ReportingService(HealthMixin):
             timezone = self._timezone(site)
             if hours.local_day(timezone, utcnow() - delay).isoformat() <= day:
                 continue
-            report = domain.daily_report(self.repository.facts_of(site, day), site, day, timezone)
+            report = domain.daily_report(self.repository.facts_of(site, day), site, day, timezone,
+                                         self._names(site))
             summary = {"site": site, "date": day, "totals": report["totals"],
                        "agencies": report["agencies"], "busiest_hours": report["busiest_hours"]}
             event = Event("report", "day_closed", f"reports/{site}/{day}", summary, site=site)
@@ -161,12 +167,14 @@ class ReportingService(HealthMixin):
         first, last = query["first"].isoformat(), query["last"].isoformat()
         records = self.repository.feedback_between(site, first, last)
         names = self._names(site)
+        agency_of = {r["service"]: r["agency"] for r in records}
         return {
             "site": site, "from": first, "to": last,
             "overall": ikm.index(r["scores"] for r in records),
             "agencies": [{"agency": code, "name": names.get(("agencies", code)), **result}
                          for code, result in ikm.by_group(records, "agency").items()],
-            "services": [{"service": code, "name": names.get(("services", code)), **result}
+            "services": [{"service": code, "agency": agency_of[code],
+                          "name": names.get(("services", code)), **result}
                          for code, result in ikm.by_group(records, "service").items()],
         }
 
@@ -184,7 +192,7 @@ class ReportingService(HealthMixin):
         return json_ready(peek_dead_letters(setting("AMQP_URI", self.config), self.name, limit))
 
     @rpc
-    def replay_dead_letters(self, limit=1000):
+    def replay_dead_letters(self, limit=100):
         return replay_dead_letters(setting("AMQP_URI", self.config), self.name, limit)
 
     # -- HTTP ---------------------------------------------------------------------------
@@ -232,7 +240,7 @@ class ReportingService(HealthMixin):
         for site in sorted({s for s, _ in self.repository.site_days()}):
             facts += self.repository.facts_of(site, self._today(site))
         text = domain.prometheus_text(facts, self.repository.ingested())
-        return Response(text, mimetype="text/plain", content_type="text/plain; version=0.0.4")
+        return Response(text, content_type="text/plain; version=0.0.4; charset=utf-8")
 
     @http("POST", "/api/reporting/replay")
     def http_replay(self, request):

@@ -121,3 +121,11 @@ def test_breakdown_has_a_row_per_agency_service_counter_and_hour():
     assert keys == [("DUK", "KTP", None, 10), ("DUK", "KTP", "L01", 8), ("DUK", "KTP", "L01", 9)]
     assert [r["issued"] for r in result["rows"]] == [1, 2, 1]
     assert sum(r["served"] for r in result["rows"]) == 3
+
+
+def test_a_service_completed_in_an_hour_without_arrivals_still_counts_in_that_hour():
+    fact = domain.fold_ticket(lifecycle("late", wait_min=100, serve_min=30))  # 08:00 -> 10:11
+    report = domain.daily_report([fact], "BWI", "2026-11-23", "Asia/Jakarta")
+    assert [(h["hour"], h["issued"], h["served"]) for h in report["hours"]] == [(8, 1, 0),
+                                                                             (10, 0, 1)]
+    assert sum(h["served"] for h in report["hours"]) == report["totals"]["served"]
