@@ -4,31 +4,49 @@
 * the routes documented are exactly the nameko HTTP entrypoints of the service;
 * request bodies and query parameters mirror the marshmallow schemas that load them
   (fields, required, defaults, enums, ranges, lengths, patterns, unknown fields);
-* every JSON example is valid against the schema it illustrates.
+* every JSON example is valid against the schema it illustrates;
+* reporting: what the service answers for a scripted day (every route, errors too) is
+  valid against the documented response, names exactly the documented fields, and is
+  the documented example; the CSV columns and metric names are the documented ones.
 """
 
+import csv
 import functools
+import io
+import json
 import re
+from datetime import UTC, datetime
 from pathlib import Path
+from unittest.mock import patch
 
+import mongomock
 import pytest
 import yaml
 from marshmallow import RAISE, ValidationError, fields, missing
 from marshmallow import validate as checks
 from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
+from nameko.testing.services import worker_factory
 from nameko.web.handlers import HttpRequestHandler
 from openapi_schema_validator import OAS31Validator, oas31_format_checker
 from openapi_spec_validator import validate
+from werkzeug.test import EnvironBuilder
+from werkzeug.wrappers import Request, Response
 
 from services.catalog import schemas as cs
 from services.catalog.domain import KINDS
 from services.catalog.schemas import HHMM, ClockTime
 from services.catalog.service import CatalogService
+from services.queue import domain as queue_domain
 from services.queue import schemas as qs
 from services.queue.service import QueueService
+from services.reporting import domain as reporting_domain
+from services.reporting import ikm
+from services.reporting import schemas as rs
+from services.reporting.repository import ReportingRepository
+from services.reporting.service import ReportingService
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "openapi"
-SERVICES = {"catalog": CatalogService, "queue": QueueService}
+SERVICES = {"catalog": CatalogService, "queue": QueueService, "reporting": ReportingService}
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 CONVERTER = re.compile(r"<(?:(\w+)(?:\(([^)]*)\))?:)?(\w+)>")
 
@@ -64,14 +82,20 @@ def expand(url):
     return [head + "{" + name + "}" + path for path in expand(tail)]
 
 
-def implemented_routes(service_class):
-    routes = set()
+def http_handlers(service_class):
+    """``{(METHOD, OpenAPI path): name of the handler method}``."""
+    handlers = {}
     for attribute in dir(service_class):
         entrypoints = getattr(getattr(service_class, attribute), ENTRYPOINT_EXTENSIONS_ATTR, set())
         for entrypoint in entrypoints:
             if isinstance(entrypoint, HttpRequestHandler):
-                routes.update((entrypoint.method.upper(), path) for path in expand(entrypoint.url))
-    return routes
+                handlers.update({(entrypoint.method.upper(), path): attribute
+                                 for path in expand(entrypoint.url)})
+    return handlers
+
+
+def implemented_routes(service_class):
+    return set(http_handlers(service_class))
 
 
 def documented_routes(spec):
@@ -116,6 +140,7 @@ BODIES = {
         **{("POST", f"/api/queue/tickets/{{ticket_id}}/{action}"): (qs.CounterActionSchema(), False)
            for action in ("recall", "start", "complete", "no-show")},
     },
+    "reporting": {},  # no endpoint reads a body
 }
 QUERIES = {
     "catalog": {
@@ -128,10 +153,24 @@ QUERIES = {
         ("GET", "/api/queue/tickets"): qs.TicketListQuerySchema(),
         ("GET", "/api/queue/overview"): qs.OverviewQuerySchema(),
     },
+    "reporting": {
+        ("GET", "/api/reporting/daily"): rs.DailyQuerySchema(),
+        ("GET", "/api/reporting/daily.csv"): rs.DailyQuerySchema(),
+        ("GET", "/api/reporting/breakdown"): rs.DailyQuerySchema(),
+        ("GET", "/api/reporting/ikm"): rs.IkmQuerySchema(),
+        ("GET", "/api/reporting/ikm.csv"): rs.IkmQuerySchema(),
+        ("GET", "/api/reporting/dead-letters"): rs.LimitQuerySchema(),
+        ("POST", "/api/reporting/dead-letters/replay"): rs.LimitQuerySchema(),
+    },
 }
 TYPES = [(fields.Boolean, "boolean"), (fields.Integer, "integer"), (fields.String, "string"),
          (fields.Date, "string"), (fields.List, "array"), (fields.Nested, "object"),
          (fields.Dict, "object")]
+
+
+def wire_fields(schema):
+    """``{name on the wire: field}``: a field's ``data_key`` (``from``) when it has one."""
+    return {field.data_key or name: field for name, field in schema.load_fields.items()}
 
 
 def operation(spec, method, path):
@@ -228,7 +267,7 @@ def check_field(spec, field, prop, where, partial=False, query=False):
 
 def check_schema(spec, schema, obj, where, partial=False):
     obj = deref(spec, obj)
-    loaded = schema.load_fields
+    loaded = wire_fields(schema)
     assert set(obj["properties"]) == set(loaded), f"{where}: properties"
     required = {name for name, field in loaded.items() if field.required and not partial}
     assert set(obj.get("required", ())) == required, f"{where}: required"
@@ -253,10 +292,22 @@ def test_query_parameters_mirror_the_marshmallow_schemas(name):
         parameters = [deref(spec, p) for p in operation(spec, method, path).get("parameters", ())]
         query = {p["name"]: p for p in parameters if p["in"] == "query"}
         where = f"{method} {path}"
-        assert set(query) == set(schema.load_fields), f"{where}: query parameters"
-        for key, field in schema.load_fields.items():
-            assert not query[key].get("required", False), f"{where}?{key}: required"
+        loaded = wire_fields(schema)
+        assert set(query) == set(loaded), f"{where}: query parameters"
+        for key, field in loaded.items():
+            assert query[key].get("required", False) == field.required, f"{where}?{key}: required"
             check_field(spec, field, query[key]["schema"], f"{where}?{key}", query=True)
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_every_documented_query_is_checked_against_its_schema(name):
+    spec = load(name)
+    for path, item in spec["paths"].items():
+        for method in (m for m in item if m in METHODS):
+            parameters = [deref(spec, p) for p in (*item.get("parameters", ()),
+                                                   *item[method].get("parameters", ()))]
+            if any(p["in"] == "query" for p in parameters):
+                assert (method.upper(), path) in QUERIES[name], f"{method.upper()} {path}"
 
 
 def test_catalog_document_is_the_entities_as_created():
@@ -306,3 +357,266 @@ def test_examples_match_their_schemas(name):
         errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
                   for e in validator.iter_errors(example)]
         assert not errors, f"{name} {where}: {errors}"
+
+
+# -- reporting: what the service answers for a scripted day ---------------------------------
+
+ADMIN = "rahasia-admin"
+DAY = "2026-11-23"  # a Monday; Banyuwangi is UTC+7
+NAMES = {
+    ("agencies", "DISDUKCAPIL"): "Dinas Kependudukan dan Pencatatan Sipil",
+    ("agencies", "IMIGRASI"): "Kantor Imigrasi Kelas II Non TPI Banyuwangi",
+    ("services", "DISDUKCAPIL-KTP-EL"): "Perekaman KTP Elektronik",
+    ("services", "DISDUKCAPIL-AKTA-LAHIR"): "Penerbitan Akta Kelahiran",
+    ("services", "IMIGRASI-PASPOR-ELEKTRONIK"): "Permohonan Paspor Elektronik",
+}
+SERVICE_OF_PREFIX = {"DA": "DISDUKCAPIL-KTP-EL", "DN": "DISDUKCAPIL-AKTA-LAHIR",
+                     "YB": "IMIGRASI-PASPOR-ELEKTRONIK"}
+STATUS_AFTER = {"issue": "waiting", "call": "called", "recall": "called", "start": "serving",
+                "complete": "completed", "no_show": "no_show", "cancel": "cancelled",
+                "transfer": "transferred"}
+TIME_OF = {"call": "called_at", "start": "serving_at", "complete": "ended_at",
+           "no_show": "ended_at", "cancel": "ended_at", "transfer": "ended_at"}
+
+
+def local(hhmm, day=DAY):
+    """``"08:02"`` on ``day`` in Banyuwangi, in UTC."""
+    return datetime.fromisoformat(f"{day}T{hhmm}:00+07:00").astimezone(UTC)
+
+
+def story(number, issued, *steps, channel="kiosk", priority=None, **more):
+    """The ticket events the queue publishes for one leg: ``steps`` are
+    ``(action, "HH:MM", {changes})``."""
+    service = SERVICE_OF_PREFIX[number[:2]]
+    ticket = {"_id": f"t-{number}", "visit_id": f"t-{number}", "leg": 1, "site": "BWI",
+              "agency": service.split("-")[0], "service": service, "ticket_number": number,
+              "local_day": DAY, "channel": channel, "priority": priority,
+              "target_wait_minutes": 30, "recalls": 0, "issued_at": local(issued), **more}
+    events = []
+    for action, hhmm, *changes in (("issue", issued), *steps):
+        ticket.update(*changes, status=STATUS_AFTER[action])
+        if action in TIME_OF:
+            ticket[TIME_OF[action]] = local(hhmm)
+        ticket["recalls"] += action == "recall"
+        events.append(queue_domain.ticket_event(ticket, action, local(hhmm)).envelope("/antre/queue"))
+    return ticket, events
+
+
+def scripted_day():
+    """Nine legs of a morning at MPP Banyuwangi and four surveys, as published events."""
+    l01, l02, l26 = {"counter": "BWI-L01"}, {"counter": "BWI-L02"}, {"counter": "BWI-L26"}
+    legs = [
+        story("DA-001", "08:02", ("call", "08:10", l01), ("start", "08:11"), ("complete", "08:19")),
+        story("DA-002", "08:05", ("call", "08:12", l02), ("start", "08:13"), ("complete", "08:25"),
+              channel="web", priority="elderly"),
+        story("DA-003", "08:20", ("call", "08:58", l01), ("start", "08:59"),
+              ("transfer", "09:10", {"transferred_to": "t-DN-001"})),
+        story("DN-001", "09:10", ("call", "09:15", l02), ("start", "09:16"), ("complete", "09:40"),
+              channel="transfer", visit_id="t-DA-003", leg=2, transferred_from="t-DA-003"),
+        story("DA-004", "08:40", ("call", "09:12", l01), ("recall", "09:14"), ("recall", "09:16"),
+              ("no_show", "09:20")),
+        story("DA-005", "09:30"),
+        story("DN-002", "09:05", ("cancel", "09:25"), priority="pregnant"),
+        story("YB-001", "08:30", ("call", "08:45", l26), ("start", "08:46"), ("complete", "09:05"),
+              channel="appointment"),
+        story("YB-002", "09:00", ("call", "09:20", l26), ("start", "09:21"),
+              channel="web", priority="disability"),
+    ]
+    tickets = {ticket["ticket_number"]: ticket for ticket, _ in legs}
+    events = [event for _, leg_events in legs for event in leg_events]
+    surveys = [("DA-001", "08:21", [4, 4, 3, 4, 4, 4, 4, 3, 4]),
+               ("DA-002", "08:27", [3, 3, 3, 4, 3, 4, 4, 3, 3]),
+               ("DN-001", "09:42", [4, 3, 3, 4, 4, 3, 4, 3, 3]),
+               ("YB-001", "09:07", [4, 4, 4, 4, 4, 4, 4, 4, 3])]
+    for number, hhmm, scores in surveys:
+        scores = dict(zip(ikm.ELEMENTS, scores, strict=True))
+        events.append(queue_domain.feedback_event(tickets[number], scores, False, local(hhmm))
+                      .envelope("/antre/queue"))
+    return events
+
+
+class FakeCatalogCache:
+    """The catalog as the cache answers it: Banyuwangi's time zone and the names."""
+
+    def get(self, key, load):
+        return {"timezone": "Asia/Jakarta"} if key[0] == "site" else NAMES
+
+
+class FakeOutbox:
+    def __init__(self):
+        self.relayed = []
+
+    def relay_document(self, collection, document_id):
+        self.relayed.append(collection.find_one({"_id": document_id}))
+
+
+@pytest.fixture
+def reporting():
+    """The reporting service's worker over mongomock, having ingested the scripted day."""
+    service = worker_factory(
+        ReportingService, repository=ReportingRepository(mongomock.MongoClient().reporting),
+        outbox=FakeOutbox(), catalog_rpc=None, catalog_cache=FakeCatalogCache(),
+        config={"ADMIN_TOKEN": ADMIN})
+    for event in scripted_day():
+        service.ingest(json.loads(json.dumps(event)))
+    return service
+
+
+DEAD_LETTER = {
+    "attempts": 5, "error": "KeyError: 'ticket_id'", "routing_key": "ticket.issued.DISDUKCAPIL",
+    "event": {"specversion": "1.0", "id": "0b6f3c1e-9c2a-4d7e-8f41-5a0e2b7d9c13",
+              "source": "/antre/queue", "type": "antre.ticket.issued.v1",
+              "time": "2026-11-23T01:02:00.000Z", "subject": "tickets/t-DA-001",
+              "datacontenttype": "application/json", "site": "BWI", "agency": "DISDUKCAPIL",
+              "data": {"site": "BWI"}},
+}
+# (method, path, query, with the admin token, expected status, example name or None)
+REPORTING_CALLS = [
+    ("GET", "/health", "", False, 200, None),
+    ("GET", "/api/reporting/daily", f"date={DAY}", False, 200, "morning"),
+    ("GET", "/api/reporting/daily", "site=BWI&date=2026-11-24", False, 200, "empty"),
+    ("GET", "/api/reporting/daily", "date=23-11-2026&day=2026-11-23", False, 400, None),
+    ("GET", "/api/reporting/daily.csv", f"date={DAY}", False, 200, "csv"),
+    ("GET", "/api/reporting/breakdown", f"site=BWI&date={DAY}", False, 200, "morning"),
+    ("GET", "/api/reporting/breakdown", "date=2026-11-24", False, 200, "empty"),
+    ("GET", "/api/reporting/breakdown", "site=bwi", False, 400, None),
+    ("GET", "/api/reporting/ikm", "from=2026-11-01&to=2026-11-30", False, 200, "november"),
+    ("GET", "/api/reporting/ikm", "site=BWI&from=2026-12-01&to=2026-12-31", False, 200, "none"),
+    ("GET", "/api/reporting/ikm", "from=2026-11-30&to=2026-11-01", False, 400, None),
+    ("GET", "/api/reporting/ikm", "to=2026-11-30", False, 400, None),
+    ("GET", "/api/reporting/ikm.csv", "from=2026-11-01&to=2026-11-30", False, 200, "csv"),
+    ("GET", "/metrics", "", False, 200, "metrics"),
+    ("POST", "/api/reporting/replay", "", False, 401, None),
+    ("POST", "/api/reporting/replay", "", True, 200, "replay"),
+    ("GET", "/api/reporting/dead-letters", "limit=20", True, 200, None),
+    ("GET", "/api/reporting/dead-letters", "limit=0", True, 400, None),
+    ("GET", "/api/reporting/dead-letters", "", False, 401, None),
+    ("POST", "/api/reporting/dead-letters/replay", "limit=50", True, 200, None),
+]
+
+
+def answer(service, method, path, query="", admin=False):
+    """``(status, content type, body)`` of the handler of ``method path``."""
+    headers = {"Authorization": f"Bearer {ADMIN}"} if admin else {}
+    request = Request(EnvironBuilder(path=path, method=method, query_string=query,
+                                     headers=headers).get_environ())
+    handler = getattr(service, http_handlers(ReportingService)[(method, path)])
+    with patch("services.reporting.service.utcnow", return_value=local("10:00")), \
+            patch("services.reporting.service.peek_dead_letters", return_value=[DEAD_LETTER]), \
+            patch("services.reporting.service.replay_dead_letters", return_value=1):
+        result = handler(request)
+    if not isinstance(result, Response):
+        return 200, "application/json", result
+    text = result.get_data(as_text=True)
+    content = json.loads(text) if result.mimetype == "application/json" else text
+    return result.status_code, result.headers["Content-Type"], content
+
+
+def properties_of(spec, schema):
+    """Every property an object schema names, through ``allOf``."""
+    schema = deref(spec, schema)
+    found = dict(schema.get("properties", {}))
+    for part in schema.get("allOf", ()):
+        found.update(properties_of(spec, part))
+    return found
+
+
+def check_exact(spec, schema, value, where):
+    """``value`` names exactly the documented properties, at every depth."""
+    schema, _ = split_null(spec, schema)
+    if isinstance(value, dict):
+        documented = properties_of(spec, schema)
+        if documented:
+            assert set(value) == set(documented), f"{where}: {sorted(set(value) ^ set(documented))}"
+            for key, item in value.items():
+                check_exact(spec, documented[key], item, f"{where}.{key}")
+        elif isinstance(schema.get("additionalProperties"), dict):
+            for key, item in value.items():
+                check_exact(spec, schema["additionalProperties"], item, f"{where}.{key}")
+    elif isinstance(value, list) and "items" in schema:
+        for i, item in enumerate(value):
+            check_exact(spec, schema["items"], item, f"{where}[{i}]")
+
+
+def check_valid(spec, schema, value, where):
+    validator = OAS31Validator({**schema, "components": spec["components"]},
+                               format_checker=oas31_format_checker)
+    errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+              for e in validator.iter_errors(value)]
+    assert not errors, f"{where}: {errors}"
+
+
+def flat(text):
+    return " ".join(text.split())
+
+
+def documented_columns(description):
+    """The backquoted names after ``Columns`` in a description."""
+    return re.findall(r"`([a-z0-9_]+)`", flat(description).split("Columns", 1)[1].split(".")[0])
+
+
+def test_reporting_calls_cover_every_route():
+    assert {(method, path) for method, path, *_ in REPORTING_CALLS} == \
+        documented_routes(load("reporting"))
+
+
+@pytest.mark.parametrize("method, path, query, admin, status, example", REPORTING_CALLS)
+def test_reporting_answers_are_the_documented_ones(reporting, method, path, query, admin, status,
+                                                   example):
+    spec = load("reporting")
+    where = f"{method} {path}?{query}"
+    got_status, content_type, body = answer(reporting, method, path, query, admin)
+    assert got_status == status, f"{where}: {body}"
+    response = deref(spec, operation(spec, method, path)["responses"][str(status)])
+    media = {key: value for key, value in response["content"].items()
+             if content_type == key or content_type.split(";")[0] == key}
+    assert len(media) == 1, f"{where}: {content_type} is not documented"
+    (key, content), = media.items()
+    if key == "application/json":
+        check_valid(spec, content["schema"], body, where)
+        check_exact(spec, content["schema"], body, where)
+    if key == "text/csv":
+        header = next(csv.reader(io.StringIO(body)))
+        assert header == documented_columns(response["description"]), where
+    if example:
+        documented = deref(spec, content["examples"][example])["value"] if "examples" in content \
+            else content["example"]
+        if isinstance(body, str):
+            body, documented = body.replace("\r\n", "\n"), documented.replace("\r\n", "\n")
+        assert body == documented, f"{where}: the example {example!r} is not what is answered"
+
+
+def test_reporting_csv_columns_are_the_code_s():
+    spec = load("reporting")
+    daily = operation(spec, "GET", "/api/reporting/daily.csv")["responses"]["200"]
+    assert documented_columns(daily["description"]) == list(reporting_domain.DAILY_CSV_COLUMNS)
+    ikm_csv = operation(spec, "GET", "/api/reporting/ikm.csv")["responses"]["200"]
+    assert documented_columns(ikm_csv["description"]) == list(ikm.CSV_COLUMNS)
+
+
+def test_reporting_metrics_are_described(reporting):
+    spec = load("reporting")
+    description = flat(operation(spec, "GET", "/metrics")["description"])
+    _, _, text = answer(reporting, "GET", "/metrics")
+    for name, kind in re.findall(r"^# TYPE (\w+) (\w+)$", text, re.MULTILINE):
+        assert f"`{name}` ({kind}" in description, name
+    for labels in re.findall(r"\{([^}]*)\}", text):
+        for label in re.findall(r"(\w+)=", labels):
+            assert f"`{label}`" in description, label
+
+
+def test_reporting_day_closed_event_is_documented(reporting):
+    spec = load("reporting")
+    with patch("services.reporting.service.utcnow", return_value=local("01:00", "2026-11-24")):
+        reporting.close_days()
+    (closure,) = reporting.outbox.relayed
+    (entry,) = closure["outbox"]
+    envelope = json.loads(json.dumps(entry["envelope"]))
+    description = flat(spec["info"]["description"])
+    for words in (f"`{envelope['type']}`", f"`{entry['routing_key']}`", "`reports/<site>/<date>`"):
+        assert words in description, words
+    schema = {"$ref": "#/components/schemas/DayClosedData"}
+    check_valid(spec, schema, envelope["data"], "report.day_closed")
+    check_exact(spec, schema, envelope["data"], "report.day_closed")
+    _, _, report = answer(reporting, "GET", "/api/reporting/daily", f"date={DAY}")
+    assert report["closed"] is True
