@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 services=("$@")
-[ ${#services[@]} -gt 0 ] || services=(catalog queue reporting)
+[ ${#services[@]} -gt 0 ] || services=(catalog queue notify reporting)
 
 if [[ "${MONGO_URL:-mongomock://}" == mongomock://* ]]; then
   cat >&2 <<'WARN'

@@ -1,0 +1,314 @@
+"""What notify does with events and requests. No nameko here: the service injects the
+repository, the vault, catalog and queue lookups, and a clock.
+
+* every ticket call or recall becomes an announcement for the site's display boards;
+* a ticket issued with a phone number gets messages: issued (with its status link),
+  "N tickets before you", called (go to counter X), no-show;
+* every event is delivered to the agency webhooks that asked for it.
+"""
+
+import fnmatch
+import hashlib
+import hmac
+import json
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from services.kernel import hours, phone
+from services.kernel.errors import InvalidInput, NotFound
+from services.notify import speech
+from services.notify.repository import DEAD, FAILED, PENDING, SENT
+
+TERMINAL = ("completed", "no_show", "cancelled", "transferred")
+# Events after which the tickets still waiting for a service may have moved up.
+MOVES_QUEUE = ("called", "cancelled", "transferred", "no_show", "completed")
+
+
+@dataclass(frozen=True)
+class Settings:
+    near_ahead: int = 3  # "N tickets before you": sent once N or fewer are ahead
+    public_base_url: str = "http://localhost:8080"
+    message_attempts: int = 5
+    message_retry_seconds: float = 5.0  # doubles after each failure
+    webhook_attempts: int = 6
+    webhook_retry_seconds: float = 5.0  # doubles after each failure
+    lease_seconds: float = 30.0
+
+
+def backoff(base_seconds, attempts):
+    """The wait before attempt ``attempts + 1``: base, 2 x base, 4 x base, ..."""
+    return base_seconds * (2 ** (attempts - 1))
+
+
+def signature(secret, timestamp, body):
+    """HMAC-SHA256 over ``<timestamp>.<body>``, hex: the ``X-Antre-Signature`` value."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+MESSAGES = {
+    "id": {
+        "issued": "Antre {site_name}: nomor antrean {ticket_number} untuk {service_name}. "
+                  "Ada {ahead} antrean sebelum Anda. Pantau di {link}",
+        "near": "Antre: tinggal {ahead} antrean lagi sebelum {ticket_number}. "
+                "Mohon bersiap di dekat loket.",
+        "called": "Antre: nomor {ticket_number} dipanggil. Silakan menuju {counter_name} sekarang.",
+        "no_show": "Antre: nomor {ticket_number} tidak hadir saat dipanggil. Silakan ambil nomor "
+                   "baru bila masih memerlukan layanan.",
+    },
+    "en": {
+        "issued": "Antre {site_name}: ticket {ticket_number} for {service_name}. "
+                  "{ahead} ahead of you. Follow it at {link}",
+        "near": "Antre: {ahead} tickets left before {ticket_number}. Please get ready near "
+                "the counter.",
+        "called": "Antre: ticket {ticket_number} is called. Please go to {counter_name} now.",
+        "no_show": "Antre: ticket {ticket_number} was not present when called. Please take a "
+                   "new ticket if you still need the service.",
+    },
+}
+
+
+class NotifyCommands:
+    def __init__(self, repository, vault, catalog, queue_position, clock, settings=Settings()):
+        self.repo = repository
+        self.vault = vault
+        self.catalog = catalog  # .site(code), .service(code), .agency(code), .counter(code)
+        self.queue_position = queue_position  # ticket_id -> position (1 = next) or None
+        self.clock = clock
+        self.settings = settings
+
+    # -- subscriptions ------------------------------------------------------------------
+
+    def subscribe(self, ticket, number, lang="id", secret=None):
+        """Keep ``number`` for ``ticket`` (a queue ticket view) and send the first message.
+
+        Returns only the masked number. Raises InvalidInput naming ``phone`` for a bad
+        number, without repeating it.
+        """
+        if lang not in speech.LANGUAGES:
+            raise InvalidInput({"lang": [f"Harus salah satu dari: {', '.join(speech.LANGUAGES)}."]})
+        try:
+            normalised = phone.normalise(number)
+        except phone.InvalidPhone as exc:
+            raise InvalidInput({"phone": [str(exc)]}) from None
+        masked = phone.mask(normalised)
+        self.repo.save_subscription({
+            "_id": ticket["ticket_id"], "site": ticket["site"], "service": ticket["service"],
+            "local_day": ticket["local_day"], "ticket_number": ticket["ticket_number"],
+            "phone": self.vault.seal(normalised), "phone_masked": masked, "lang": lang,
+            "sent": {}, "ended": False, "created_at": self.clock(),
+        })
+        link = f"{self.settings.public_base_url}/tiket/{ticket['ticket_id']}"
+        if secret:
+            link += f"#{secret}"  # a fragment never reaches a server, so no log keeps it
+        ahead = (ticket.get("position") or 1) - 1
+        self._message(ticket["ticket_id"], "issued", ahead=ahead, link=link)
+        return {"ticket_id": ticket["ticket_id"], "phone": masked, "lang": lang}
+
+    def _message(self, ticket_id, kind, **values):
+        """Queue the ``kind`` message for a subscribed ticket, once."""
+        subscription = self.repo.subscription(ticket_id)
+        if subscription is None or not self.repo.claim_message_kind(ticket_id, kind):
+            return False
+        service = self._lookup(self.catalog.service, subscription["service"])
+        site = self._lookup(self.catalog.site, subscription["site"])
+        text = MESSAGES[subscription["lang"]][kind].format(
+            ticket_number=subscription["ticket_number"],
+            service_name=service.get("name", subscription["service"]),
+            site_name=site.get("name", subscription["site"]), **values)
+        now = self.clock()
+        self.repo.queue_message({
+            "_id": f"{ticket_id}:{kind}", "ticket_id": ticket_id, "kind": kind,
+            "site": subscription["site"], "local_day": subscription["local_day"],
+            "phone_masked": subscription["phone_masked"], "text": self.vault.seal(text),
+            "created_at": now, "next_attempt_at": now,
+        })
+        return True
+
+    @staticmethod
+    def _lookup(get, code):
+        try:
+            return get(code) or {}
+        except Exception:  # names are a courtesy: a message without them still goes out
+            return {}
+
+    def forget_past_days(self):
+        """Delete phone numbers (and message texts) once their ticket's day is over."""
+        removed = 0
+        for site_code in self.repo.subscription_sites():
+            site = self._lookup(self.catalog.site, site_code)
+            today = hours.local_day(site.get("timezone", "Asia/Jakarta"), self.clock())
+            removed += self.repo.forget_days_before(site_code, today.isoformat())
+        return removed
+
+    # -- events ---------------------------------------------------------------------------
+
+    def on_event(self, envelope):
+        """Everything notify does for one public event (idempotent)."""
+        kind = envelope["type"].split(".")[1]
+        if kind == "ticket":
+            self._ticket_event(envelope)
+        self._queue_webhook_deliveries(envelope)
+
+    def _ticket_event(self, envelope):
+        action = envelope["type"].split(".")[2]
+        data = envelope["data"]
+        if action in ("called", "recalled"):
+            self._announce(envelope, recall=action == "recalled")
+        if action == "called":
+            counter = self._lookup(self.catalog.counter, data.get("counter"))
+            self._message(data["ticket_id"], "called",
+                          counter_name=counter.get("name") or data.get("counter"))
+        elif action == "no_show":
+            self._message(data["ticket_id"], "no_show")
+        if action in ("called", *TERMINAL):
+            self.repo.end_subscription(data["ticket_id"])
+        if action in MOVES_QUEUE:
+            self._tell_the_ones_near_their_turn(data["site"], data["service"], data["local_day"])
+
+    def _tell_the_ones_near_their_turn(self, site, service, local_day):
+        for subscription in self.repo.waiting_subscriptions(site, service, local_day):
+            if subscription.get("sent", {}).get("near"):
+                continue
+            position = self.queue_position(subscription["_id"])
+            if position is None:
+                continue
+            if position - 1 <= self.settings.near_ahead:
+                self._message(subscription["_id"], "near", ahead=position - 1)
+
+    def _announce(self, envelope, recall):
+        data = envelope["data"]
+        counter = self._lookup(self.catalog.counter, data.get("counter"))
+        agency = self._lookup(self.catalog.agency, data.get("agency"))
+        service = self._lookup(self.catalog.service, data.get("service"))
+        counter_name = counter.get("name") or data.get("counter")
+        texts = {lang: speech.announcement(data["ticket_number"], data.get("counter"),
+                                           counter_name, lang=lang, recall=recall)
+                 for lang in speech.LANGUAGES}
+        return self.repo.add_announcement({
+            "event_id": envelope["id"], "site": data["site"],
+            "kind": "recall" if recall else "call", "ticket_number": data["ticket_number"],
+            "counter": data.get("counter"), "counter_name": counter_name,
+            "agency": data.get("agency"), "agency_name": agency.get("name"),
+            "service": data.get("service"), "service_name": service.get("name"),
+            "text": texts, "at": envelope["time"],
+        })
+
+    # -- webhooks -------------------------------------------------------------------------
+
+    def register_webhook(self, agency, url, secret=None, event_types=("*",)):
+        """Register an agency endpoint. Without a ``secret`` one is made and answered
+        once (it is stored encrypted and never shown again)."""
+        webhook_id = uuid.uuid4().hex
+        chosen = secret or secrets.token_urlsafe(32)
+        record = {"_id": webhook_id, "agency": agency, "url": url,
+                  "secret": self.vault.seal(chosen), "event_types": list(event_types),
+                  "active": True, "created_at": self.clock()}
+        self.repo.add_webhook(record)
+        answer = public_webhook(record)
+        if not secret:
+            answer["secret"] = chosen
+        return answer
+
+    def _queue_webhook_deliveries(self, envelope):
+        agency = envelope.get("agency")
+        if not agency:
+            candidates = self.repo.webhooks_for_agency("*")
+        else:
+            candidates = self.repo.webhooks_for_agency(agency)
+        now = self.clock()
+        for webhook in candidates:
+            if not any(fnmatch.fnmatchcase(envelope["type"], p) for p in webhook["event_types"]):
+                continue
+            self.repo.queue_delivery({
+                "_id": f"{webhook['_id']}:{envelope['id']}", "webhook_id": webhook["_id"],
+                "event_id": envelope["id"], "event_type": envelope["type"], "envelope": envelope,
+                "created_at": now, "next_attempt_at": now,
+            })
+
+    def deliver_due(self, post, limit=50):
+        """Try every due webhook delivery once; ``post(url, body, headers)`` returns the
+        HTTP status or raises. Returns how many were attempted."""
+        attempted = 0
+        for _ in range(limit):
+            now = self.clock()
+            delivery = self.repo.claim_due(self.repo.deliveries, now, self.settings.lease_seconds)
+            if delivery is None:
+                break
+            attempted += 1
+            webhook = self.repo.webhook(delivery["webhook_id"])
+            body = json.dumps(delivery["envelope"], separators=(",", ":")).encode()
+            timestamp = str(int(now.timestamp()))
+            headers = {
+                "Content-Type": "application/cloudevents+json",
+                "X-Antre-Delivery": delivery["_id"],
+                "X-Antre-Timestamp": timestamp,
+                "X-Antre-Signature": signature(self.vault.open(webhook["secret"]), timestamp, body),
+            }
+            entry = {"at": now, "attempt": delivery["attempts"] + 1}
+            try:
+                status = post(webhook["url"], body, headers)
+                entry["status_code"] = status
+                ok = 200 <= status < 300
+                if not ok:
+                    entry["error"] = f"HTTP {status}"
+            except Exception as exc:  # recorded in the delivery log and retried
+                ok = False
+                entry["error"] = f"{type(exc).__name__}: {exc}"[:300]
+            self._settle(self.repo.deliveries, delivery, entry, ok, now,
+                         self.settings.webhook_attempts, self.settings.webhook_retry_seconds,
+                         dead=DEAD)
+        return attempted
+
+    def _settle(self, collection, record, entry, ok, now, attempts_allowed, base, dead):
+        attempts = record["attempts"] + 1
+        if ok:
+            status, next_at = SENT, None
+        elif attempts >= attempts_allowed:
+            status, next_at = dead, None
+        else:
+            status, next_at = PENDING, now + timedelta(seconds=backoff(base, attempts))
+        self.repo.record_attempt(collection, record["_id"], entry, status, next_at)
+
+    def redeliver(self, delivery_id):
+        delivery = self.repo.redeliver(delivery_id, self.clock())
+        if delivery is None:
+            raise NotFound(f"Tidak ada pengiriman gagal dengan id {delivery_id}.",
+                           delivery_id=delivery_id)
+        return delivery
+
+    # -- citizen messages -----------------------------------------------------------------
+
+    def send_due_messages(self, provider, limit=50):
+        sent = 0
+        for _ in range(limit):
+            now = self.clock()
+            message = self.repo.claim_due(self.repo.messages, now, self.settings.lease_seconds)
+            if message is None:
+                break
+            subscription = self.repo.subscription(message["ticket_id"])
+            entry = {"at": now, "attempt": message["attempts"] + 1, "provider": provider.name}
+            if subscription is None or "text" not in message:
+                entry["error"] = "the number was deleted (the ticket's day is over)"
+                self.repo.record_attempt(self.repo.messages, message["_id"], entry, FAILED, None)
+                continue
+            try:
+                provider.send(self.vault.open(subscription["phone"]), self.vault.open(message["text"]))
+                ok = True
+                sent += 1
+            except Exception as exc:  # recorded with the message and retried with backoff
+                ok = False
+                entry["error"] = f"{type(exc).__name__}: {exc}"[:300]
+            self._settle(self.repo.messages, message, entry, ok, now,
+                         self.settings.message_attempts, self.settings.message_retry_seconds,
+                         dead=FAILED)
+        return sent
+
+
+def public_webhook(record):
+    """A webhook as the API shows it: never its secret."""
+    return {"webhook_id": record["_id"], "agency": record["agency"], "url": record["url"],
+            "event_types": record["event_types"], "active": record["active"],
+            "created_at": record["created_at"]}

@@ -1,0 +1,39 @@
+"""Marshmallow schemas for the notify service's boundary."""
+
+from marshmallow import fields, validate
+
+from services.kernel.validation import CODE, StrictSchema
+
+
+class WebhookSchema(StrictSchema):
+    agency = fields.String(required=True, validate=[validate.Length(max=32), validate.Regexp(
+        r"^(\*|[A-Z0-9][A-Z0-9-]*)$", error="Kode instansi, atau * untuk semua instansi.")])
+    url = fields.Url(required=True, schemes={"http", "https"}, require_tld=False,
+                     validate=validate.Length(max=2000))
+    secret = fields.String(load_default=None, validate=validate.Length(min=16, max=200))
+    event_types = fields.List(
+        fields.String(validate=[validate.Length(min=1, max=100), validate.Regexp(
+            r"^[a-z0-9_.*?]+$", error="Jenis event, boleh dengan * (misalnya antre.ticket.*).")]),
+        load_default=lambda: ["*"], validate=validate.Length(min=1, max=50))
+
+
+class DeliveryQuerySchema(StrictSchema):
+    status = fields.String(load_default=None,
+                           validate=validate.OneOf(("pending", "sent", "dead")))
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+
+
+class RecentQuerySchema(StrictSchema):
+    limit = fields.Integer(load_default=10, validate=validate.Range(min=1, max=100))
+
+
+class StreamQuerySchema(StrictSchema):
+    after = fields.Integer(load_default=None, validate=validate.Range(min=0))
+
+
+class DisplayQuerySchema(StrictSchema):
+    lang = fields.String(load_default="id", validate=validate.OneOf(("id", "en")))
+
+
+class WebhookListQuerySchema(StrictSchema):
+    agency = fields.String(load_default=None, validate=CODE)

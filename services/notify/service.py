@@ -1,0 +1,282 @@
+"""The notify service: display boards, voice calls, citizen messages, agency webhooks.
+
+Entrypoints stay thin; :class:`NotifyCommands` decides, the repository remembers.
+"""
+
+import html
+import json
+import logging
+import re
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import eventlet
+from nameko.dependency_providers import Config
+from nameko.extensions import DependencyProvider
+from nameko.rpc import RpcProxy
+from werkzeug.wrappers import Response
+
+from services.kernel.auth import require_admin, warn_if_open
+from services.kernel.cache import CatalogCache
+from services.kernel.config import setting
+from services.kernel.consumer import event_handler
+from services.kernel.errors import NotFound
+from services.kernel.events import EnvelopeSchema, utcnow
+from services.kernel.health import HealthMixin
+from services.kernel.http import http, json_ready, query_params, read_json
+from services.kernel.mongo import MongoDatabase
+from services.kernel.rpc import rpc
+from services.kernel.timers import configured_timer
+from services.notify import schemas
+from services.notify.commands import NotifyCommands, Settings, public_webhook
+from services.notify.crypto import Vault
+from services.notify.providers import provider_from
+from services.notify.repository import NotifyRepository
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).parent / "static"
+CODE = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,15}$")
+ASSETS = {"display.js": "text/javascript", "display.css": "text/css"}
+STREAM_POLL_SECONDS = 0.25
+KEEP_ALIVE_SECONDS = 15
+
+
+class NotifyStore(MongoDatabase):
+    def __init__(self):
+        super().__init__(NotifyRepository)
+
+    def start(self):
+        warn_if_open(self.container.config, self.container.service_name)
+
+
+class Secrets(DependencyProvider):
+    """The vault (encryption at rest) and the message provider of this container."""
+
+    def setup(self):
+        config = self.container.config
+        self.vault = Vault(setting("NOTIFY_SECRET_KEY", config))
+        self.provider = provider_from(lambda name: setting(name, config))
+
+    def get_dependency(self, worker_ctx):
+        return self
+
+
+class CatalogNames:
+    def __init__(self, rpc_proxy, cache):
+        self.rpc = rpc_proxy
+        self.cache = cache
+
+    def _get(self, kind, code, call):
+        if not code:
+            return {}
+        return self.cache.get((kind, code), lambda: call(code))
+
+    def site(self, code):
+        return self._get("site", code, self.rpc.get_site)
+
+    def service(self, code):
+        return self._get("service", code, self.rpc.get_service)
+
+    def agency(self, code):
+        return self._get("agency", code, self.rpc.get_agency)
+
+    def counter(self, code):
+        return self._get("counter", code, self.rpc.get_counter)
+
+
+def http_post(url, body, headers, timeout=10.0):
+    """POST and answer the status code (an HTTP error status is an answer, not a raise)."""
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def _settings(config):
+    def number(name, default, cast=int):
+        value = setting(name, config)
+        return cast(value) if value not in (None, "") else default
+
+    return Settings(
+        near_ahead=number("NEAR_TICKETS_AHEAD", 3),
+        public_base_url=setting("PUBLIC_BASE_URL", config) or "http://localhost:8080",
+        message_attempts=number("MESSAGE_MAX_ATTEMPTS", 5),
+        message_retry_seconds=number("MESSAGE_RETRY_SECONDS", 5.0, float),
+        webhook_attempts=number("WEBHOOK_MAX_ATTEMPTS", 6),
+        webhook_retry_seconds=number("WEBHOOK_RETRY_SECONDS", 5.0, float),
+    )
+
+
+def sse(announcement):
+    return (f"id: {announcement['seq']}\nevent: announcement\n"
+            f"data: {json.dumps(json_ready(announcement), ensure_ascii=False)}\n\n")
+
+
+def announcement_stream(repository, site, after):
+    """Server-Sent Events: every announcement after ``after``, then each new one."""
+    last = after
+    quiet = 0.0
+    yield "retry: 3000\n\n"
+    while True:
+        items = repository.announcements_after(site, last)
+        for item in items:
+            last = item["seq"]
+            yield sse(item)
+        if items:
+            quiet = 0.0
+            continue
+        eventlet.sleep(STREAM_POLL_SECONDS)
+        quiet += STREAM_POLL_SECONDS
+        if quiet >= KEEP_ALIVE_SECONDS:
+            quiet = 0.0
+            yield ": keep-alive\n\n"
+
+
+class NotifyService(HealthMixin):
+    name = "notify"
+
+    repository = NotifyStore()
+    secrets = Secrets()
+    catalog_rpc = RpcProxy("catalog")
+    queue_rpc = RpcProxy("queue")
+    catalog_cache = CatalogCache()
+    config = Config()
+
+    @property
+    def commands(self):
+        def position(ticket_id):
+            try:
+                return self.queue_rpc.get_ticket(ticket_id).get("position")
+            except NotFound:
+                return None
+
+        return NotifyCommands(self.repository, self.secrets.vault,
+                              CatalogNames(self.catalog_rpc, self.catalog_cache), position, utcnow,
+                              _settings(self.config))
+
+    # -- events and timers ----------------------------------------------------------------
+
+    @event_handler("#")
+    def on_event(self, body):
+        envelope = EnvelopeSchema().load(body)
+        envelope["data"] = body["data"]
+        self.commands.on_event(envelope)
+
+    @configured_timer("MESSAGE_SWEEP_SECONDS")
+    def send_messages(self):
+        self.commands.send_due_messages(self.secrets.provider)
+
+    @configured_timer("WEBHOOK_SWEEP_SECONDS")
+    def deliver_webhooks(self):
+        self.commands.deliver_due(http_post)
+
+    @configured_timer("FORGET_CHECK_SECONDS")
+    def forget_past_days(self):
+        removed = self.commands.forget_past_days()
+        if removed:
+            log.info("deleted the phone numbers of %d ticket(s) of past days", removed)
+
+    # -- RPC ----------------------------------------------------------------------------
+
+    @rpc
+    def subscribe(self, ticket, phone, lang="id", secret=None):
+        """Called by the queue when a ticket is issued with a phone number."""
+        return self.commands.subscribe(ticket, phone, lang, secret)
+
+    @rpc
+    def recent(self, site, limit=10):
+        return json_ready(self.repository.recent_announcements(site, limit))
+
+    @rpc
+    def messages_of(self, ticket_id):
+        return json_ready(self.repository.messages_of(ticket_id))
+
+    # -- HTTP: display boards -------------------------------------------------------------
+
+    @http("GET", "/display/<site>")
+    def http_display(self, request, site):
+        query = schemas.DisplayQuerySchema().load(query_params(request))
+        page = (STATIC / "display.html").read_text(encoding="utf-8")
+        page = page.replace("{{SITE}}", html.escape(site if CODE.match(site) else "", quote=True))
+        page = page.replace("{{LANG}}", query["lang"])
+        return Response(page, mimetype="text/html")
+
+    @http("GET", "/display/assets/<name>")
+    def http_display_asset(self, request, name):
+        if name not in ASSETS:
+            raise NotFound(f"Berkas {name} tidak ada.", name=name)
+        return Response((STATIC / name).read_bytes(), mimetype=ASSETS[name],
+                        headers={"Cache-Control": "max-age=300"})
+
+    @http("GET", "/api/notify/display/<site>/stream")
+    def http_stream(self, request, site):
+        query = schemas.StreamQuerySchema().load(query_params(request))
+        latest = self.repository.recent_announcements(site, 1)
+        newest = latest[0]["seq"] if latest else 0
+        resume = request.headers.get("Last-Event-ID")
+        if resume is not None and resume.isdigit():
+            after = int(resume)
+        elif query["after"] is not None:
+            after = query["after"]
+        else:
+            after = newest  # a new board: from now on (it reads /recent for the past)
+        # An id beyond ours means our numbering started again (an in-memory store that
+        # restarted): carry on from now rather than wait for the old number.
+        after = min(after, newest)
+        # eventlet's server holds back writes under 4 KiB unless told otherwise.
+        request.environ["eventlet.minimum_write_chunk_size"] = 0
+        return Response(announcement_stream(self.repository, site, after),
+                        mimetype="text/event-stream", direct_passthrough=True,
+                        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    @http("GET", "/api/notify/display/<site>/recent")
+    def http_recent(self, request, site):
+        query = schemas.RecentQuerySchema().load(query_params(request))
+        return {"items": self.recent(site, query["limit"])}
+
+    # -- HTTP: webhooks (admin) -----------------------------------------------------------
+
+    @http("POST", "/api/notify/webhooks")
+    def http_register_webhook(self, request):
+        require_admin(request, self.config)
+        body = schemas.WebhookSchema().load(read_json(request))
+        return 201, json_ready(self.commands.register_webhook(**body))
+
+    @http("GET", "/api/notify/webhooks")
+    def http_webhooks(self, request):
+        require_admin(request, self.config)
+        query = schemas.WebhookListQuerySchema().load(query_params(request))
+        items = [public_webhook(w) for w in self.repository.list_webhooks(query["agency"])]
+        return {"items": json_ready(items), "total": len(items)}
+
+    @http("POST", "/api/notify/webhooks/<webhook_id>/<any(activate,deactivate):action>")
+    def http_webhook_active(self, request, webhook_id, action):
+        require_admin(request, self.config)
+        record = self.repository.set_webhook_active(webhook_id, action == "activate")
+        if record is None:
+            raise NotFound(f"Tidak ada webhook dengan id {webhook_id}.", webhook_id=webhook_id)
+        return json_ready(public_webhook(record))
+
+    @http("GET", "/api/notify/webhooks/<webhook_id>/deliveries")
+    def http_deliveries(self, request, webhook_id):
+        require_admin(request, self.config)
+        query = schemas.DeliveryQuerySchema().load(query_params(request))
+        if self.repository.webhook(webhook_id) is None:
+            raise NotFound(f"Tidak ada webhook dengan id {webhook_id}.", webhook_id=webhook_id)
+        items = self.repository.list_deliveries(webhook_id, query["status"], query["limit"])
+        return {"items": json_ready(items), "total": len(items)}
+
+    @http("POST", "/api/notify/deliveries/<delivery_id>/redeliver")
+    def http_redeliver(self, request, delivery_id):
+        require_admin(request, self.config)
+        return json_ready(self.commands.redeliver(delivery_id))
+
+    @http("GET", "/api/notify/tickets/<ticket_id>/messages")
+    def http_messages(self, request, ticket_id):
+        require_admin(request, self.config)
+        items = self.messages_of(ticket_id)
+        return {"items": items, "total": len(items)}
