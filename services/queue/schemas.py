@@ -1,7 +1,16 @@
 """Marshmallow schemas for what crosses the queue service's boundary."""
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import (
+    EXCLUDE,
+    Schema,
+    ValidationError,
+    fields,
+    validate,
+    validates,
+    validates_schema,
+)
 
+from services.kernel.phone import InvalidPhone, normalise
 from services.kernel.validation import CODE, StrictSchema
 from services.queue.domain import CHANNELS, IKM_ELEMENTS, PRIORITY_GROUPS
 
@@ -12,6 +21,18 @@ class IssueTicketSchema(StrictSchema):
     channel = fields.String(load_default="kiosk", validate=validate.OneOf(CHANNELS))
     priority = fields.String(load_default=None, allow_none=True,
                              validate=validate.OneOf(PRIORITY_GROUPS))
+    # Opt-in messages: the number goes to the notify service only, never into a ticket,
+    # an event or a log; it is checked before the ticket is issued.
+    phone = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=32))
+    lang = fields.String(load_default="id", validate=validate.OneOf(("id", "en")))
+
+    @validates("phone")
+    def indonesian_mobile(self, value, **kwargs):
+        if value is not None:
+            try:
+                normalise(value)
+            except InvalidPhone as exc:
+                raise ValidationError(str(exc)) from None
 
 
 class CounterActionSchema(StrictSchema):

@@ -89,6 +89,7 @@ class QueueService(HealthMixin):
     repository = QueueStore()
     outbox = Outbox()
     catalog_rpc = RpcProxy("catalog")
+    notify_rpc = RpcProxy("notify")
     catalog_cache = CatalogCache()
     clock = Clock()
     config = Config()
@@ -122,13 +123,29 @@ class QueueService(HealthMixin):
     # -- RPC ----------------------------------------------------------------------------
 
     @rpc
-    def issue_ticket(self, service, channel="kiosk", priority=None, site=None):
+    def issue_ticket(self, service, channel="kiosk", priority=None, site=None, phone=None,
+                     lang="id"):
+        """Issue a ticket; with a ``phone``, the citizen also gets messages (notify keeps
+        the number; the answer shows it masked)."""
         request = schemas.IssueTicketSchema().load(
-            {"service": service, "channel": channel, "priority": priority, "site": site})
+            {"service": service, "channel": channel, "priority": priority, "site": site,
+             "phone": phone, "lang": lang})
         ticket, secret = self.commands.issue(request["service"], request["channel"],
                                              request["priority"], request["site"])
         self._relay(ticket["ticket_id"])
-        return json_ready({**ticket, "secret": secret})
+        answer = json_ready({**ticket, "secret": secret})
+        if request["phone"]:
+            answer["messages"] = self._subscribe(answer, request["phone"], request["lang"], secret)
+        return answer
+
+    def _subscribe(self, ticket, phone, lang, secret):
+        try:
+            subscription = self.notify_rpc.subscribe(ticket, phone, lang, secret)
+            return {"phone": subscription["phone"], "status": "subscribed"}
+        except Exception as exc:  # the ticket stands; only the messages are missing
+            log.warning("messages unavailable for ticket %s: %s", ticket["ticket_id"],
+                        type(exc).__name__)
+            return {"phone": None, "status": "unavailable"}
 
     @rpc
     def get_ticket(self, ticket_id):
