@@ -26,6 +26,7 @@ from services.kernel.mongo import client_for  # noqa: E402
 from services.kernel.outbox import events_exchange  # noqa: E402
 
 ADMIN_TOKEN = "test-admin-token"
+AUTH_SECRET = "test-auth-secret-for-signing-tokens"
 
 
 @pytest.fixture(scope="session")
@@ -58,6 +59,7 @@ def service_config(rabbit_config, web_config, mongo_url, db_prefix):
         "MONGO_DB_PREFIX": db_prefix,
         "CATALOG_SEED": "never",
         "ADMIN_TOKEN": ADMIN_TOKEN,
+        "AUTH_SECRET": AUTH_SECRET,
     })
     return config
 

@@ -81,12 +81,12 @@ def load_document(document):
     return data, problems
 
 
-def import_catalog(repository, document, mode="merge", dry_run=False):
+def import_catalog(repository, document, mode="merge", dry_run=False, principal=None):
     """Make the catalog hold ``document``; returns a summary of what changed."""
     data, problems = load_document(document)
     changes = repository.load().plan_import(data, mode=mode, invalid=problems)
     if not dry_run:
-        repository.apply(changes)
+        repository.apply(changes, principal)
     summary = {action: 0 for action in ("created", "updated", "deactivated", "activated")}
     for change in changes:
         summary[change.action] += 1
@@ -104,25 +104,25 @@ def load_sample(repository):
     return import_catalog(repository, parse_document(SAMPLE.read_text(encoding="utf-8")))
 
 
-def create(repository, kind, raw):
+def create(repository, kind, raw, principal=None):
     entity, problems = load_lenient(entity_schema(kind), raw)
     if not (entity or {}).get("code"):
         raise InvalidInput(problems)
     changes = repository.load().plan_create(kind, entity, invalid=problems)
-    repository.apply(changes)
+    repository.apply(changes, principal)
     return repository.get(kind, entity["code"])
 
 
-def update(repository, kind, code, raw):
+def update(repository, kind, code, raw, principal=None):
     fields, problems = load_lenient(entity_schema(kind, partial=True), raw)
     changes = repository.load().plan_update(kind, code, fields or {}, invalid=problems)
-    repository.apply(changes)
+    repository.apply(changes, principal)
     return repository.get(kind, code)
 
 
-def set_active(repository, kind, code, active):
+def set_active(repository, kind, code, active, principal=None):
     changes = repository.load().plan_set_active(kind, code, active)
-    repository.apply(changes)
+    repository.apply(changes, principal)
     return repository.get(kind, code)
 
 

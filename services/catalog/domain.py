@@ -38,6 +38,7 @@ class Change:
     action: str  # created | updated | deactivated | activated
     entity: dict
     changed: list = field(default_factory=list)
+    before: dict | None = None  # the entity before the change (None when created)
 
     def event(self):
         agency = None
@@ -71,7 +72,7 @@ def diff(kind, code, before, after):
     action = "updated"
     if changed == ["active"]:
         action = "activated" if after["active"] else "deactivated"
-    return Change(kind, code, action, after, changed)
+    return Change(kind, code, action, after, changed, before)
 
 
 class Catalog:

@@ -14,7 +14,8 @@ import uuid
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
-from services.catalog.domain import KINDS, NAME, Catalog, Change, search_text
+from services.catalog.domain import KINDS, NAME, SINGULAR, Catalog, Change, search_text
+from services.kernel import auth
 from services.kernel.errors import Conflict
 from services.kernel.events import utcnow
 from services.kernel.outbox import OUTBOX, outbox_entries
@@ -78,21 +79,27 @@ class CatalogRepository:
 
     # -- writes -------------------------------------------------------------------------
 
-    def apply(self, changes):
-        """Write ``changes`` with their events; all of them or (after recovery) none."""
+    def apply(self, changes, principal=None):
+        """Write ``changes`` with their events; all of them or (after recovery) none.
+        With a ``principal``, each change is then written to the audit log."""
         if not changes:
             return
         change_id = uuid.uuid4().hex
         if len(changes) == 1:
             self._apply_one(change_id, changes[0])
-            return
-        self.db[CHANGES].insert_one({
-            "_id": change_id,
-            "status": "pending",
-            "created_at": utcnow(),
-            "changes": [vars(c) for c in changes],
-        })
-        self._finish(change_id, changes)
+        else:
+            self.db[CHANGES].insert_one({
+                "_id": change_id,
+                "status": "pending",
+                "created_at": utcnow(),
+                "changes": [vars(c) for c in changes],
+            })
+            self._finish(change_id, changes)
+        if principal is not None:
+            for change in changes:
+                auth.audit(self.db.audit, principal, f"{SINGULAR[change.kind]}_{change.action}",
+                           {"kind": SINGULAR[change.kind], "code": change.code},
+                           change.before, change.entity)
 
     def recover(self):
         """Finish every change that a crash left half applied; returns how many."""

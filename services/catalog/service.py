@@ -12,14 +12,15 @@ from nameko.dependency_providers import Config
 from werkzeug.wrappers import Response
 
 from services.catalog import commands
+from services.catalog.accounts import Accounts
 from services.catalog.domain import KINDS, NAME, SINGULAR
 from services.catalog.repository import CatalogRepository
 from services.catalog.schemas import FILTERS, ExportQuerySchema, ImportQuerySchema, ListQuerySchema
-from services.kernel.auth import require_admin, warn_if_open
+from services.kernel.auth import require, require_admin, warn_if_open
 from services.kernel.config import setting
 from services.kernel.errors import InvalidInput, NotFound
 from services.kernel.health import HealthMixin
-from services.kernel.http import http, query_params, read_json
+from services.kernel.http import http, json_ready, query_params, read_json
 from services.kernel.mongo import MongoDatabase
 from services.kernel.outbox import Outbox, sweep_timer
 from services.kernel.rpc import rpc
@@ -177,32 +178,85 @@ class CatalogService(HealthMixin):
                             headers={"Content-Disposition": "attachment; filename=catalog.yaml"})
         return document
 
-    # -- HTTP: admin writes -------------------------------------------------------------
+    # -- HTTP: admin writes (each one audit-logged) --------------------------------------
 
     @http("POST", "/api/catalog/import")
     def http_import(self, request):
-        require_admin(request, self.config)
+        principal = require_admin(request, self.config)
         options = ImportQuerySchema().load(query_params(request))
         document = commands.parse_document(request.get_data(), request.content_type)
-        return self.import_catalog(document, **options)
+        summary = commands.import_catalog(self.repository, document, principal=principal,
+                                          **options)
+        self._relay(*((KIND_OF[c["kind"]], c["code"]) for c in summary["changed"]))
+        return summary
 
     @http("POST", f"/api/catalog/{KIND}")
     def http_create(self, request, kind):
-        require_admin(request, self.config)
-        entity = commands.create(self.repository, kind, read_json(request))
+        principal = require_admin(request, self.config)
+        entity = commands.create(self.repository, kind, read_json(request), principal)
         self._relay((kind, entity["code"]))
         return 201, entity
 
     @http("PATCH", f"/api/catalog/{KIND}/<code>")
     def http_update(self, request, kind, code):
-        require_admin(request, self.config)
-        entity = commands.update(self.repository, kind, code, read_json(request))
+        principal = require_admin(request, self.config)
+        entity = commands.update(self.repository, kind, code, read_json(request), principal)
         self._relay((kind, code))
         return entity
 
     @http("POST", f"/api/catalog/{KIND}/<code>/<any(activate,deactivate):action>")
     def http_set_active(self, request, kind, code, action):
-        require_admin(request, self.config)
-        entity = commands.set_active(self.repository, kind, code, action == "activate")
+        principal = require_admin(request, self.config)
+        entity = commands.set_active(self.repository, kind, code, action == "activate", principal)
         self._relay((kind, code))
         return entity
+
+    # -- HTTP: people, devices and keys ---------------------------------------------------
+
+    @property
+    def accounts(self):
+        return Accounts(self.repository.db, self.config)
+
+    @http("POST", "/api/catalog/auth/login")
+    def http_login(self, request):
+        return self.accounts.login(read_json(request))
+
+    @http("POST", "/api/catalog/accounts")
+    def http_create_account(self, request):
+        principal = require(request, self.config, "agency_admin")
+        return 201, json_ready(self.accounts.create_user(principal, read_json(request),
+                                                         self.repository.load()))
+
+    @http("GET", "/api/catalog/accounts")
+    def http_accounts(self, request):
+        principal = require(request, self.config, "agency_admin")
+        items = self.accounts.list_users(principal)
+        return {"items": json_ready(items), "total": len(items)}
+
+    @http("POST", "/api/catalog/accounts/<username>/<any(activate,deactivate):action>")
+    def http_account_active(self, request, username, action):
+        principal = require(request, self.config, "agency_admin")
+        return json_ready(self.accounts.set_user_active(principal, username,
+                                                        action == "activate"))
+
+    @http("POST", "/api/catalog/devices")
+    def http_create_device(self, request):
+        principal = require_admin(request, self.config)
+        return 201, json_ready(self.accounts.create_device(principal, read_json(request),
+                                                           self.repository.load()))
+
+    @http("POST", "/api/catalog/api-keys")
+    def http_create_api_key(self, request):
+        principal = require_admin(request, self.config)
+        return 201, json_ready(self.accounts.create_api_key(principal, read_json(request)))
+
+    @http("GET", "/api/catalog/audit")
+    def http_audit(self, request):
+        require_admin(request, self.config)
+        items = self.accounts.audit_entries()
+        return {"items": json_ready(items), "total": len(items)}
+
+    @rpc
+    def verify_api_key(self, key):
+        """The principal (subject, role, agency) of an API key, or None."""
+        return self.accounts.verify_api_key(key)

@@ -49,6 +49,14 @@ class Unauthorized(AntreError):
 
 
 @deserialize_to_instance
+class Forbidden(AntreError):
+    """Authenticated, but this role may not do this (HTTP 403)."""
+
+    status = 403
+    code = "forbidden"
+
+
+@deserialize_to_instance
 class InvalidInput(AntreError):
     """Input that fails validation; ``fields`` maps each field path to its messages."""
 

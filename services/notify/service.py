@@ -17,11 +17,11 @@ from nameko.extensions import DependencyProvider
 from nameko.rpc import RpcProxy
 from werkzeug.wrappers import Response
 
-from services.kernel.auth import require_admin, warn_if_open
+from services.kernel.auth import audit, require, require_admin, warn_if_open
 from services.kernel.cache import CatalogCache
 from services.kernel.config import setting
 from services.kernel.consumer import event_handler
-from services.kernel.errors import NotFound
+from services.kernel.errors import Forbidden, NotFound
 from services.kernel.events import EnvelopeSchema, utcnow
 from services.kernel.health import HealthMixin
 from services.kernel.http import http, json_ready, query_params, read_json
@@ -240,40 +240,69 @@ class NotifyService(HealthMixin):
 
     # -- HTTP: webhooks (admin) -----------------------------------------------------------
 
+    # An agency admin manages its own agency's webhooks; "*" (every agency) is the MPP's.
+
+    def _own_webhook(self, principal, webhook_id):
+        record = self.repository.webhook(webhook_id)
+        if record is None:
+            raise NotFound(f"Tidak ada webhook dengan id {webhook_id}.", webhook_id=webhook_id)
+        if not principal.in_agency(record["agency"]):
+            raise Forbidden("Webhook ini milik instansi lain.", agency=record["agency"])
+        return record
+
     @http("POST", "/api/notify/webhooks")
     def http_register_webhook(self, request):
-        require_admin(request, self.config)
+        principal = require(request, self.config, "agency_admin")
         body = schemas.WebhookSchema().load(read_json(request))
-        return 201, json_ready(self.commands.register_webhook(**body))
+        if not principal.in_agency(body["agency"]):
+            raise Forbidden("Admin instansi hanya dapat mendaftarkan webhook instansinya.",
+                            agency=body["agency"])
+        webhook = self.commands.register_webhook(**body)
+        audit(self.repository.db.audit, principal, "webhook_created",
+              {"kind": "webhook", "code": webhook["webhook_id"]},
+              after={k: v for k, v in webhook.items() if k != "secret"})
+        return 201, json_ready(webhook)
 
     @http("GET", "/api/notify/webhooks")
     def http_webhooks(self, request):
-        require_admin(request, self.config)
+        principal = require(request, self.config, "agency_admin")
         query = schemas.WebhookListQuerySchema().load(query_params(request))
-        items = [public_webhook(w) for w in self.repository.list_webhooks(query["agency"])]
+        agency = query["agency"] if principal.is_admin else principal.agency
+        items = [public_webhook(w) for w in self.repository.list_webhooks(agency)]
         return {"items": json_ready(items), "total": len(items)}
 
     @http("POST", "/api/notify/webhooks/<webhook_id>/<any(activate,deactivate):action>")
     def http_webhook_active(self, request, webhook_id, action):
-        require_admin(request, self.config)
-        record = self.repository.set_webhook_active(webhook_id, action == "activate")
-        if record is None:
-            raise NotFound(f"Tidak ada webhook dengan id {webhook_id}.", webhook_id=webhook_id)
-        return json_ready(public_webhook(record))
+        principal = require(request, self.config, "agency_admin")
+        before = public_webhook(self._own_webhook(principal, webhook_id))
+        record = public_webhook(self.repository.set_webhook_active(webhook_id,
+                                                                   action == "activate"))
+        audit(self.repository.db.audit, principal, f"webhook_{action}d",
+              {"kind": "webhook", "code": webhook_id}, before, record)
+        return json_ready(record)
 
     @http("GET", "/api/notify/webhooks/<webhook_id>/deliveries")
     def http_deliveries(self, request, webhook_id):
-        require_admin(request, self.config)
+        principal = require(request, self.config, "agency_admin")
         query = schemas.DeliveryQuerySchema().load(query_params(request))
-        if self.repository.webhook(webhook_id) is None:
-            raise NotFound(f"Tidak ada webhook dengan id {webhook_id}.", webhook_id=webhook_id)
+        self._own_webhook(principal, webhook_id)
         items = self.repository.list_deliveries(webhook_id, query["status"], query["limit"])
         return {"items": json_ready(items), "total": len(items)}
 
     @http("POST", "/api/notify/deliveries/<delivery_id>/redeliver")
     def http_redeliver(self, request, delivery_id):
+        principal = require(request, self.config, "agency_admin")
+        self._own_webhook(principal, delivery_id.split(":")[0])
+        delivery = self.commands.redeliver(delivery_id)
+        audit(self.repository.db.audit, principal, "delivery_redelivered",
+              {"kind": "delivery", "code": delivery_id})
+        return json_ready(delivery)
+
+    @http("GET", "/api/notify/audit")
+    def http_audit(self, request):
         require_admin(request, self.config)
-        return json_ready(self.commands.redeliver(delivery_id))
+        items = list(self.repository.db.audit.find({}, {"_id": 0}).sort("at", -1).limit(100))
+        return {"items": json_ready(items), "total": len(items)}
 
     @http("GET", "/api/notify/tickets/<ticket_id>/messages")
     def http_messages(self, request, ticket_id):

@@ -10,10 +10,10 @@ from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
 from nameko.rpc import RpcProxy
 
-from services.kernel.auth import require_staff, warn_if_open
+from services.kernel.auth import STAFF, authenticate, require, warn_if_open
 from services.kernel.cache import CatalogCache
 from services.kernel.config import setting
-from services.kernel.errors import InvalidInput, NotFound
+from services.kernel.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from services.kernel.events import utcnow
 from services.kernel.health import HealthMixin
 from services.kernel.http import http, json_ready, query_params, read_json
@@ -228,19 +228,37 @@ class QueueService(HealthMixin):
                            "ticket": commands.view(active["_id"]) if active else None})
 
     # -- HTTP ---------------------------------------------------------------------------
+    #
+    # Kiosks (their site only), operators, admins, and, when ALLOW_PUBLIC_ISSUING is on,
+    # anyone through the web channel issue tickets. Operators act only at their own
+    # counters; a ticket is read or cancelled with its secret or by its agency's staff.
 
     @http("POST", "/api/queue/tickets")
     def http_issue(self, request):
+        principal = authenticate(request, self.config)
         body = schemas.IssueTicketSchema().load(read_json(request))
+        if principal is None:
+            if setting("ALLOW_PUBLIC_ISSUING", self.config) not in ("true", "1", True):
+                raise Unauthorized("Ambil nomor antrean melalui anjungan (kiosk) MPP.")
+            body["channel"] = "web"
+        elif principal.role == "kiosk":
+            if body["site"] not in (None, principal.site):
+                raise Forbidden(f"Anjungan ini milik MPP {principal.site}.", site=principal.site)
+            body["site"] = principal.site
+        elif principal.role != "operator" and not principal.is_admin:
+            raise Forbidden(f"Peran {principal.role} tidak boleh mengambil nomor antrean.",
+                            role=principal.role)
         ticket = self.issue_ticket(**body)
         ticket["status_url"] = f"/api/queue/tickets/{ticket['ticket_id']}"
         return 201, ticket
 
     @http("GET", "/api/queue/tickets")
     def http_list_tickets(self, request):
-        require_staff(request, self.config)
+        principal = require(request, self.config, *STAFF)
         query = schemas.TicketListQuerySchema().load(query_params(request))
         mongo_query = {k: query[k] for k in ("site", "service", "counter", "status") if query[k]}
+        if not principal.is_admin:
+            mongo_query["agency"] = principal.agency  # staff see their own agency only
         if query["day"]:
             mongo_query["local_day"] = query["day"].isoformat()
         items, total = self.repository.list_tickets(mongo_query, query["limit"], query["offset"])
@@ -267,37 +285,39 @@ class QueueService(HealthMixin):
 
     @http("POST", "/api/queue/tickets/<ticket_id>/<any(recall,start,complete,no-show):action>")
     def http_act(self, request, ticket_id, action):
-        require_staff(request, self.config)
+        principal = require(request, self.config, "operator")
         body = schemas.CounterActionSchema().load(read_json(request))
+        self._at_own_counter(principal, body["counter"])
         return self.act(ticket_id, action.replace("-", "_"), body["counter"])
 
     @http("POST", "/api/queue/tickets/<ticket_id>/transfer")
     def http_transfer(self, request, ticket_id):
-        require_staff(request, self.config)
+        principal = require(request, self.config, "operator")
         body = schemas.TransferSchema().load(read_json(request))
+        self._at_own_counter(principal, body["counter"])
         return 201, self.transfer(ticket_id, body["counter"], body["service"])
 
     @http("POST", "/api/queue/counters/<counter>/<any(open,close):action>")
     def http_counter_open_close(self, request, counter, action):
-        require_staff(request, self.config)
+        self._at_own_counter(require(request, self.config, "operator"), counter)
         read_json(request, required=False)
         return (self.open_counter if action == "open" else self.close_counter)(counter)
 
     @http("POST", "/api/queue/counters/<counter>/pause")
     def http_counter_pause(self, request, counter):
-        require_staff(request, self.config)
+        self._at_own_counter(require(request, self.config, "operator"), counter)
         body = schemas.PauseSchema().load(read_json(request))
         return self.pause_counter(counter, body["reason"])
 
     @http("POST", "/api/queue/counters/<counter>/call-next")
     def http_call_next(self, request, counter):
-        require_staff(request, self.config)
+        self._at_own_counter(require(request, self.config, "operator"), counter)
         ticket = self.call_next(counter)
         return {"ticket": ticket, "message": None if ticket else "Tidak ada antrean menunggu."}
 
     @http("GET", "/api/queue/counters/<counter>")
     def http_counter_status(self, request, counter):
-        require_staff(request, self.config)
+        self._at_own_counter(require(request, self.config, "operator"), counter)
         return self.counter_status(counter)
 
     @http("GET", "/api/queue/overview")
@@ -305,15 +325,23 @@ class QueueService(HealthMixin):
         query = schemas.OverviewQuerySchema().load(query_params(request))
         return self.overview(query["site"])
 
+    @staticmethod
+    def _at_own_counter(principal, counter):
+        if not principal.may_use_counter(counter):
+            raise Forbidden(f"Akun ini tidak bertugas di loket {counter}.", counter=counter)
+
     def _citizen_or_staff(self, request, ticket_id):
-        """"citizen" with the ticket's secret, "operator" with a staff token."""
+        """"citizen" with the ticket's secret; "operator" for its agency's staff."""
         secret = _secret(request)
         if secret:
             self.commands.check_secret(ticket_id, secret)
             return "citizen"
-        require_staff(request, self.config)
-        if self.repository.ticket(ticket_id) is None:
+        principal = require(request, self.config, *STAFF)
+        ticket = self.repository.ticket(ticket_id)
+        if ticket is None:
             raise NotFound(f"Tiket {ticket_id} tidak ditemukan.", ticket_id=ticket_id)
+        if not principal.in_agency(ticket["agency"]):
+            raise Forbidden("Tiket ini milik instansi lain.", agency=ticket["agency"])
         return "operator"
 
 

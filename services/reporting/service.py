@@ -6,6 +6,7 @@ CSV exports from those facts. Entrypoints stay thin.
 """
 
 import csv
+import hashlib
 import io
 import logging
 from datetime import timedelta
@@ -15,7 +16,7 @@ from nameko.rpc import RpcProxy
 from werkzeug.wrappers import Response
 
 from services.kernel import hours
-from services.kernel.auth import require_admin, warn_if_open
+from services.kernel.auth import Principal, audit, require, warn_if_open
 from services.kernel.cache import CatalogCache
 from services.kernel.config import setting
 from services.kernel.consumer import event_handler, peek_dead_letters, replay_dead_letters
@@ -196,8 +197,28 @@ class ReportingService(HealthMixin):
         return replay_dead_letters(setting("AMQP_URI", self.config), self.name, limit)
 
     # -- HTTP ---------------------------------------------------------------------------
+    #
+    # Reports are read with an API key of a report viewer (e.g. Grafana), or by an agency
+    # admin or admin; replays and dead letters are the admin's (and audit-logged).
+
+    def _api_key(self, key):
+        digest = hashlib.sha256(key.encode()).hexdigest()
+
+        def ask_catalog():
+            found = self.catalog_rpc.verify_api_key(key)
+            return Principal(found["subject"], found["role"], found.get("agency")) if found else None
+
+        return self.catalog_cache.get(("api_key", digest), ask_catalog)
+
+    def _admin(self, request):
+        return require(request, self.config, api_keys=self._api_key)
+
+    def _reader(self, request):
+        return require(request, self.config, "report_viewer", "agency_admin",
+                       api_keys=self._api_key)
 
     def _daily_from(self, request):
+        self._reader(request)
         query = schemas.DailyQuerySchema().load(query_params(request))
         return self.daily(query["site"], query["date"] and query["date"].isoformat())
 
@@ -213,10 +234,12 @@ class ReportingService(HealthMixin):
 
     @http("GET", "/api/reporting/breakdown")
     def http_breakdown(self, request):
+        self._reader(request)
         query = schemas.DailyQuerySchema().load(query_params(request))
         return self.breakdown(query["site"], query["date"] and query["date"].isoformat())
 
     def _ikm_from(self, request):
+        self._reader(request)
         params = query_params(request)
         schemas.IkmQuerySchema().load(params)  # every problem named, unknown parameters too
         return self.ikm(params.get("site"), params["from"], params["to"])
@@ -236,6 +259,7 @@ class ReportingService(HealthMixin):
 
     @http("GET", "/metrics")
     def http_metrics(self, request):
+        self._reader(request)
         facts = []
         for site in sorted({s for s, _ in self.repository.site_days()}):
             facts += self.repository.facts_of(site, self._today(site))
@@ -244,19 +268,25 @@ class ReportingService(HealthMixin):
 
     @http("POST", "/api/reporting/replay")
     def http_replay(self, request):
-        require_admin(request, self.config)
-        return self.replay()
+        principal = self._admin(request)
+        result = self.replay()
+        audit(self.repository.db.audit, principal, "projections_rebuilt",
+              {"kind": "projections", "code": "all"}, after=result)
+        return result
 
     @http("GET", "/api/reporting/dead-letters")
     def http_dead_letters(self, request):
-        require_admin(request, self.config)
+        self._admin(request)
         query = schemas.LimitQuerySchema().load(query_params(request))
         items = self.dead_letters(query["limit"])
         return {"items": items, "total": len(items)}
 
     @http("POST", "/api/reporting/dead-letters/replay")
     def http_replay_dead_letters(self, request):
-        require_admin(request, self.config)
+        principal = self._admin(request)
         query = schemas.LimitQuerySchema().load(query_params(request))
-        return {"replayed": self.replay_dead_letters(query["limit"])}
+        replayed = self.replay_dead_letters(query["limit"])
+        audit(self.repository.db.audit, principal, "dead_letters_replayed",
+              {"kind": "dead_letters", "code": self.name}, after={"replayed": replayed})
+        return {"replayed": replayed}
 

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import eventlet
 import pytest
+import requests
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from services.catalog.service import CatalogService
@@ -39,6 +40,7 @@ def reporting(start_service, cluster, rabbit_config, event_tap):
         counters=[]))
     _, http = start_service(ReportingService, DAY_CLOSE_CHECK_SECONDS=0.3,
                             DAY_CLOSE_DELAY_MINUTES=0)
+    http.session.headers["Authorization"] = f"Bearer {ADMIN_TOKEN}"  # the reports need a reader
     now = datetime.now(UTC).replace(microsecond=0)
     today = local_day("Asia/Jakarta", now).isoformat()
     events = [e for i in range(3) for e in lifecycle(f"past{i}", wait_min=5 * (i + 1))]
@@ -95,7 +97,7 @@ def test_metrics_in_prometheus_text(reporting):
 
 def test_admin_endpoints_need_the_token(reporting):
     http, _, _ = reporting
-    assert http.get("/api/reporting/dead-letters").status_code == 401
+    assert requests.get(http.base + "/api/reporting/dead-letters", timeout=10).status_code == 401
     admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     assert http.get("/api/reporting/dead-letters", headers=admin).json() == {"items": [],
                                                                               "total": 0}

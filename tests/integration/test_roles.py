@@ -1,0 +1,168 @@
+"""Who may do what, across the services, with real logins and device tokens.
+
+Every denial the security issue names has its test here: an operator cannot act on
+another agency's (or another counter's) work, a kiosk cannot call, a display cannot
+issue, reports need a reader's key, agency admins stay in their agency; admin changes
+are audit-logged; secrets are stored as slow hashes.
+"""
+
+import pytest
+from nameko.standalone.rpc import ClusterRpcProxy
+
+from services.catalog.service import CatalogService
+from services.notify.service import NotifyService
+from services.queue.service import QueueService
+from services.reporting.service import ReportingService
+from tests.conftest import ADMIN_TOKEN
+from tests.integration.test_queue_service import hall_catalog
+
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+def bearer(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def cluster(service_config):
+    with ClusterRpcProxy(service_config, timeout=30) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def mpp(start_service, cluster, database):
+    _, catalog = start_service(CatalogService)
+    cluster.catalog.import_catalog(hall_catalog(counters=2))
+    _, queue = start_service(QueueService)
+    _, notify = start_service(NotifyService)
+    _, reporting = start_service(ReportingService)
+
+    def account(username, role, agency=None, counters=()):
+        body = {"username": username, "password": "kata-sandi-rahasia", "role": role,
+                "agency": agency, "counters": list(counters)}
+        created = catalog.post("/api/catalog/accounts", headers=ADMIN, json=body)
+        assert created.status_code == 201, created.text
+        login = catalog.post("/api/catalog/auth/login",
+                             json={"username": username, "password": "kata-sandi-rahasia"})
+        assert login.status_code == 200, login.text
+        return bearer(login.json()["token"])
+
+    def device(kind, site="BWI"):
+        answer = catalog.post("/api/catalog/devices", headers=ADMIN,
+                              json={"kind": kind, "site": site, "name": f"{kind} 1"})
+        assert answer.status_code == 201, answer.text
+        return bearer(answer.json()["token"])
+
+    key = catalog.post("/api/catalog/api-keys", headers=ADMIN, json={"name": "Grafana"}).json()
+    return {
+        "catalog": catalog, "queue": queue, "notify": notify, "reporting": reporting,
+        "db": database("catalog"),
+        "op_duk": account("siti", "operator", "DISDUKCAPIL", ["L01"]),
+        "op_bpjs": account("budi", "operator", "BPJSKES", ["B01"]),
+        "adm_duk": account("admin-duk", "agency_admin", "DISDUKCAPIL"),
+        "kiosk": device("kiosk"), "display": device("display"),
+        "viewer": bearer(key["key"]),
+    }
+
+
+def test_operators_act_only_at_their_own_counters_and_agency(mpp):
+    queue = mpp["queue"]
+    assert queue.post("/api/queue/counters/L01/open", headers=mpp["op_duk"]).status_code == 200
+    assert queue.post("/api/queue/counters/L02/open", headers=mpp["op_duk"]).status_code == 403
+    assert queue.post("/api/queue/counters/B01/open", headers=mpp["op_duk"]).status_code == 403
+    assert queue.post("/api/queue/counters/B01/open", headers=mpp["op_bpjs"]).status_code == 200
+    bpjs = queue.post("/api/queue/tickets", headers=mpp["kiosk"], json={"service": "BPJS"}).json()
+    queue.post("/api/queue/counters/B01/call-next", headers=mpp["op_bpjs"])
+    start = f"/api/queue/tickets/{bpjs['ticket_id']}/start"
+    denied = queue.post(start, headers=mpp["op_duk"], json={"counter": "B01"})
+    assert denied.status_code == 403 and denied.json()["error"] == "forbidden"
+    assert queue.post(start, headers=mpp["op_bpjs"], json={"counter": "B01"}).status_code == 200
+    ticket_path = f"/api/queue/tickets/{bpjs['ticket_id']}"
+    assert queue.get(ticket_path, headers=mpp["op_duk"]).status_code == 403
+    assert queue.get(ticket_path, headers=mpp["op_bpjs"]).status_code == 200
+    assert queue.post(f"{ticket_path}/cancel", headers=mpp["op_duk"]).status_code == 403
+    listed = queue.get("/api/queue/tickets", headers=mpp["op_duk"]).json()
+    assert listed["total"] == 0, "staff see their own agency's tickets only"
+
+
+def test_a_kiosk_cannot_call_and_a_display_cannot_issue(mpp):
+    queue = mpp["queue"]
+    issued = queue.post("/api/queue/tickets", headers=mpp["kiosk"], json={"service": "KTP-EL"})
+    assert issued.status_code == 201 and issued.json()["channel"] == "kiosk"
+    assert queue.post("/api/queue/counters/L01/call-next",
+                      headers=mpp["kiosk"]).status_code == 403
+    assert queue.post("/api/queue/tickets", headers=mpp["display"],
+                      json={"service": "KTP-EL"}).status_code == 403
+    assert queue.post("/api/queue/tickets", headers=mpp["kiosk"],
+                      json={"service": "KTP-EL", "site": "LBT"}).status_code == 403
+    web = queue.post("/api/queue/tickets", json={"service": "KTP-EL", "channel": "kiosk"})
+    assert web.status_code == 201 and web.json()["channel"] == "web", "anonymous means web"
+    assert queue.post("/api/queue/tickets", headers=bearer("v1.forged.token"),
+                      json={"service": "KTP-EL"}).status_code == 401
+
+
+def test_reports_need_a_reader(mpp):
+    reporting = mpp["reporting"]
+    assert reporting.get("/api/reporting/daily?site=BWI").status_code == 401
+    assert reporting.get("/api/reporting/daily?site=BWI", headers=mpp["viewer"]).status_code == 200
+    assert reporting.get("/metrics", headers=mpp["viewer"]).status_code == 200
+    assert reporting.get("/api/reporting/daily?site=BWI", headers=mpp["op_duk"]).status_code == 403
+    assert reporting.get("/api/reporting/daily?site=BWI",
+                         headers=bearer("ak_0123456789ab_not-the-right-secret")).status_code == 401
+    assert reporting.post("/api/reporting/replay", headers=mpp["viewer"]).status_code == 403
+
+
+def test_agency_admins_stay_in_their_agency(mpp):
+    catalog, notify, adm = mpp["catalog"], mpp["notify"], mpp["adm_duk"]
+    hook = {"url": "http://127.0.0.1:9/hook", "secret": "s" * 20}
+    assert notify.post("/api/notify/webhooks", headers=adm,
+                       json={"agency": "DISDUKCAPIL", **hook}).status_code == 201
+    assert notify.post("/api/notify/webhooks", headers=adm,
+                       json={"agency": "BPJSKES", **hook}).status_code == 403
+    assert notify.post("/api/notify/webhooks", headers=adm, json={"agency": "*", **hook}) \
+        .status_code == 403
+    assert notify.post("/api/notify/webhooks", headers=mpp["op_duk"],
+                       json={"agency": "DISDUKCAPIL", **hook}).status_code == 403
+    operator = {"username": "rina", "password": "kata-sandi-rahasia", "role": "operator",
+                "agency": "DISDUKCAPIL", "counters": ["L02"]}
+    assert catalog.post("/api/catalog/accounts", headers=adm, json=operator).status_code == 201
+    other = {**operator, "username": "dewi", "agency": "BPJSKES", "counters": ["B01"]}
+    assert catalog.post("/api/catalog/accounts", headers=adm, json=other).status_code == 403
+    boss = {**operator, "username": "boss", "role": "admin", "agency": None, "counters": []}
+    assert catalog.post("/api/catalog/accounts", headers=adm, json=boss).status_code == 403
+    assert catalog.patch("/api/catalog/services/KTP-EL", headers=adm,
+                         json={"fee": 1}).status_code == 403
+    assert catalog.patch("/api/catalog/services/KTP-EL", headers=mpp["kiosk"],
+                         json={"fee": 1}).status_code == 403
+
+
+def test_wrong_passwords_and_deactivated_accounts_are_refused(mpp):
+    catalog = mpp["catalog"]
+    wrong = catalog.post("/api/catalog/auth/login",
+                         json={"username": "siti", "password": "bukan-ini-sandinya"})
+    unknown = catalog.post("/api/catalog/auth/login",
+                           json={"username": "nobody", "password": "bukan-ini-sandinya"})
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.json()["message"] == unknown.json()["message"]
+    catalog.post("/api/catalog/accounts/siti/deactivate", headers=ADMIN)
+    again = catalog.post("/api/catalog/auth/login",
+                         json={"username": "siti", "password": "kata-sandi-rahasia"})
+    assert again.status_code == 401
+
+
+def test_admin_changes_are_audited_and_secrets_stored_hashed(mpp):
+    catalog = mpp["catalog"]
+    catalog.patch("/api/catalog/services/KTP-EL", headers=ADMIN, json={"fee": 5000})
+    entries = catalog.get("/api/catalog/audit", headers=ADMIN).json()["items"]
+    change = next(e for e in entries if e["action"] == "service_updated")
+    assert change["who"]["subject"] == "admin-token" and change["at"]
+    assert change["target"] == {"kind": "service", "code": "KTP-EL"}
+    assert (change["before"]["fee"], change["after"]["fee"]) == (0, 5000)
+    created = next(e for e in entries if e["action"] == "account_created"
+                   and e["target"]["code"] == "siti")
+    assert "password" not in created["after"]
+    assert catalog.get("/api/catalog/audit", headers=mpp["adm_duk"]).status_code == 403
+    stored = mpp["db"].accounts.find_one({"_id": "siti"})["password"]
+    assert stored.startswith("scrypt$") and "kata-sandi" not in stored
+    key = mpp["db"].api_keys.find_one()
+    assert key["hash"].startswith("scrypt$")
