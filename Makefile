@@ -8,7 +8,7 @@ SERVICES := catalog queue notify reporting
 
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install test test-unit test-integration lint run seed replay up down clean bench-queue
+.PHONY: install test test-unit test-integration lint run seed replay up down clean bench-queue broker-access
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,14 +28,18 @@ test-integration: $(BIN)/.installed
 	$(BIN)/python -m pytest tests/integration
 
 lint: $(BIN)/.installed ## ruff, then the Dockerfile and compose checks
-	$(BIN)/ruff check services tests
+	$(BIN)/ruff check services tests examples scripts
 	bash deploy/lint.sh
+	bash deploy/lint-asyncapi.sh
 
 run: $(BIN)/.installed ## Every service in the foreground on the local RabbitMQ; Ctrl-C stops all
 	bash deploy/run-local.sh $(SERVICES)
 
 replay: $(BIN)/.installed ## Rebuild the reports from the stored events (reporting must run)
 	$(BIN)/python -m services.reporting.cli replay
+
+broker-access: $(BIN)/.installed ## Broker users for the catalog's agencies; new credentials in broker-credentials.json (0600)
+	$(BIN)/python -m services.brokeraccess.cli sync --vhost / $(BROKER_ACCESS_ARGS)
 
 seed: $(BIN)/.installed ## Load the sample catalog into the running catalog service
 	$(BIN)/python -m services.catalog.cli import services/catalog/sample/banyuwangi.yaml

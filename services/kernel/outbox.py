@@ -18,7 +18,7 @@ from nameko.amqp.publish import Publisher
 from nameko.extensions import DependencyProvider
 
 from services.kernel.config import setting
-from services.kernel.events import CONTENT_TYPE, source_for, utcnow
+from services.kernel.events import CONTENT_TYPE, utcnow
 from services.kernel.timers import configured_timer
 
 log = logging.getLogger(__name__)
@@ -113,7 +113,6 @@ class Outbox(DependencyProvider):
         config = self.container.config
         publisher = EventPublisher(setting("AMQP_URI", config), events_exchange(config))
         self.relay = OutboxRelay(publisher, float(setting("OUTBOX_GRACE_SECONDS", config)))
-        self.source = source_for(self.container.service_name)
 
     def get_dependency(self, worker_ctx):
         return self.relay

@@ -337,8 +337,9 @@ class QueueCommands:
         domain.check_transition(ticket, "cancel")
         changes = {"status": domain.CANCELLED, "ended_at": now, "cancelled_by": by,
                    "cancel_reason": reason}
+        # The reason is free text: it stays with the ticket, never in the event.
         event = domain.ticket_event({**ticket, **changes}, "cancel", now, cancelled_by=by,
-                                    reason=reason)
+                                    reason=None)
         return self.repo.update_ticket(ticket, "cancel", changes, [event])
 
     def transfer(self, ticket_id, counter, target_code):

@@ -202,7 +202,7 @@ def counter_event(counter, action, moment, **extra):
             "agency": counter["agency"],
             "services": counter.get("services", []),
             "state": counter["state"],
-            "reason": counter.get("reason"),
+            # A pause's reason is free text typed by staff: it stays in the queue service.
             "at": isoformat(moment),
             **extra,
         },
