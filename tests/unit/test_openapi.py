@@ -7,21 +7,30 @@
 * every JSON example is valid against the schema it illustrates;
 * reporting: what the service answers for a scripted day (every route, errors too) is
   valid against the documented response, names exactly the documented fields, and is
-  the documented example; the CSV columns and metric names are the documented ones.
+  the documented example; the CSV columns and metric names are the documented ones;
+* notify: what the service answers after a scripted morning (every route, errors too)
+  is valid against the documented response and names no undocumented field; the stream
+  is the documented Server-Sent Events wire format and resumes as documented; the
+  webhook POSTs an agency receives are the documented CloudEvent, headers and signature.
 """
 
 import csv
 import functools
+import hashlib
+import hmac
 import io
+import itertools
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from unittest.mock import patch
 
 import mongomock
 import pytest
 import yaml
+from cryptography.fernet import Fernet
 from marshmallow import RAISE, ValidationError, fields, missing
 from marshmallow import validate as checks
 from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
@@ -29,6 +38,7 @@ from nameko.testing.services import worker_factory
 from nameko.web.handlers import HttpRequestHandler
 from openapi_schema_validator import OAS31Validator, oas31_format_checker
 from openapi_spec_validator import validate
+from werkzeug.routing import Map, Rule
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request, Response
 
@@ -36,6 +46,14 @@ from services.catalog import schemas as cs
 from services.catalog.domain import KINDS
 from services.catalog.schemas import HHMM, ClockTime
 from services.catalog.service import CatalogService
+from services.kernel import auth
+from services.kernel.http import json_response
+from services.notify import schemas as ns
+from services.notify import service as notify_module
+from services.notify.crypto import Vault
+from services.notify.providers import LogProvider
+from services.notify.repository import NotifyRepository
+from services.notify.service import NotifyService
 from services.queue import domain as queue_domain
 from services.queue import schemas as qs
 from services.queue.service import QueueService
@@ -46,7 +64,8 @@ from services.reporting.repository import ReportingRepository
 from services.reporting.service import ReportingService
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "openapi"
-SERVICES = {"catalog": CatalogService, "queue": QueueService, "reporting": ReportingService}
+SERVICES = {"catalog": CatalogService, "queue": QueueService, "notify": NotifyService,
+            "reporting": ReportingService}
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 CONVERTER = re.compile(r"<(?:(\w+)(?:\(([^)]*)\))?:)?(\w+)>")
 
@@ -98,6 +117,16 @@ def implemented_routes(service_class):
     return set(http_handlers(service_class))
 
 
+def url_map(service_class):
+    """The werkzeug rules of the service's HTTP entrypoints, as nameko routes them."""
+    rules = []
+    for attribute in dir(service_class):
+        entrypoints = getattr(getattr(service_class, attribute), ENTRYPOINT_EXTENSIONS_ATTR, set())
+        rules += [Rule(entrypoint.url, methods=[entrypoint.method], endpoint=attribute)
+                  for entrypoint in entrypoints if isinstance(entrypoint, HttpRequestHandler)]
+    return Map(rules)
+
+
 def documented_routes(spec):
     return {(method.upper(), path)
             for path, item in spec["paths"].items() for method in item if method in METHODS}
@@ -140,6 +169,9 @@ BODIES = {
         **{("POST", f"/api/queue/tickets/{{ticket_id}}/{action}"): (qs.CounterActionSchema(), False)
            for action in ("recall", "start", "complete", "no-show")},
     },
+    "notify": {
+        ("POST", "/api/notify/webhooks"): (ns.WebhookSchema(), False),
+    },
     "reporting": {},  # no endpoint reads a body
 }
 QUERIES = {
@@ -152,6 +184,13 @@ QUERIES = {
     "queue": {
         ("GET", "/api/queue/tickets"): qs.TicketListQuerySchema(),
         ("GET", "/api/queue/overview"): qs.OverviewQuerySchema(),
+    },
+    "notify": {
+        ("GET", "/display/{site}"): ns.DisplayQuerySchema(),
+        ("GET", "/api/notify/display/{site}/stream"): ns.StreamQuerySchema(),
+        ("GET", "/api/notify/display/{site}/recent"): ns.RecentQuerySchema(),
+        ("GET", "/api/notify/webhooks"): ns.WebhookListQuerySchema(),
+        ("GET", "/api/notify/webhooks/{webhook_id}/deliveries"): ns.DeliveryQuerySchema(),
     },
     "reporting": {
         ("GET", "/api/reporting/daily"): rs.DailyQuerySchema(),
@@ -214,6 +253,8 @@ def expected_default(field):
 
 def bounds(field, validator):
     """JSON Schema keywords for one marshmallow validator."""
+    if isinstance(validator, checks.URL):
+        return {}  # checked as ``format: uri`` (the schemes are described)
     if isinstance(validator, checks.Range):
         return {"minimum": validator.min, "maximum": validator.max}
     if isinstance(validator, checks.Length):
@@ -239,6 +280,8 @@ def check_field(spec, field, prop, where, partial=False, query=False):
     assert prop.get("type") == expected_type, f"{where}: type {prop.get('type')!r}"
     if isinstance(field, fields.Date):
         assert prop.get("format") == "date", f"{where}: format"
+    if isinstance(field, fields.Url):
+        assert prop.get("format") == "uri", f"{where}: format"
     if not query:
         assert nullable == field.allow_none, f"{where}: null allowed is {field.allow_none}"
     default = missing if partial else expected_default(field)
@@ -348,8 +391,9 @@ def media_examples(spec, node, key=None):
 @pytest.mark.parametrize("name", sorted(SERVICES))
 def test_examples_match_their_schemas(name):
     spec = load(name)
-    found = list(media_examples(spec, {"paths": spec["paths"], "components": {
-        k: v for k, v in spec["components"].items() if k != "schemas"}}))
+    found = list(media_examples(spec, {
+        "paths": spec["paths"], "webhooks": spec.get("webhooks", {}),
+        "components": {k: v for k, v in spec["components"].items() if k != "schemas"}}))
     assert len(found) > 20
     for where, schema, example in found:
         validator = OAS31Validator({**schema, "components": spec["components"]},
@@ -521,21 +565,23 @@ def properties_of(spec, schema):
     return found
 
 
-def check_exact(spec, schema, value, where):
-    """``value`` names exactly the documented properties, at every depth."""
+def check_exact(spec, schema, value, where, subset=False):
+    """``value`` names exactly the documented properties, at every depth (with
+    ``subset``: no undocumented one; optional ones may be absent)."""
     schema, _ = split_null(spec, schema)
     if isinstance(value, dict):
         documented = properties_of(spec, schema)
         if documented:
-            assert set(value) == set(documented), f"{where}: {sorted(set(value) ^ set(documented))}"
+            extra = set(value) - set(documented) if subset else set(value) ^ set(documented)
+            assert not extra, f"{where}: {sorted(extra)}"
             for key, item in value.items():
-                check_exact(spec, documented[key], item, f"{where}.{key}")
+                check_exact(spec, documented[key], item, f"{where}.{key}", subset)
         elif isinstance(schema.get("additionalProperties"), dict):
             for key, item in value.items():
-                check_exact(spec, schema["additionalProperties"], item, f"{where}.{key}")
+                check_exact(spec, schema["additionalProperties"], item, f"{where}.{key}", subset)
     elif isinstance(value, list) and "items" in schema:
         for i, item in enumerate(value):
-            check_exact(spec, schema["items"], item, f"{where}[{i}]")
+            check_exact(spec, schema["items"], item, f"{where}[{i}]", subset)
 
 
 def check_valid(spec, schema, value, where):
@@ -620,3 +666,291 @@ def test_reporting_day_closed_event_is_documented(reporting):
     check_exact(spec, schema, envelope["data"], "report.day_closed")
     _, _, report = answer(reporting, "GET", "/api/reporting/daily", f"date={DAY}")
     assert report["closed"] is True
+
+
+# -- notify: what the service answers after a scripted morning -------------------------------
+
+AUTH_SECRET = "rahasia-penandatangan-token-uji"
+AGENCY_SECRET = "Rahasia-Webhook-Disdukcapil-2026"
+HUB = "https://dashboard.diskominfo.banyuwangikab.go.id/hooks/antre"  # answers 503
+SIAK = "https://siak.banyuwangikab.go.id/antre/webhook"  # answers 200
+NOTIFY_CONFIG = {"ADMIN_TOKEN": ADMIN, "AUTH_SECRET": AUTH_SECRET, "WEBHOOK_MAX_ATTEMPTS": "2",
+                 "WEBHOOK_RETRY_SECONDS": "1", "PUBLIC_BASE_URL": "https://antre.banyuwangikab.go.id"}
+
+
+class NotifyCatalogCache:
+    """The catalog as notify's cache answers it: Banyuwangi's names."""
+
+    def get(self, key, load):
+        kind, code = key
+        if kind == "site":
+            return {"name": "Mal Pelayanan Publik Kabupaten Banyuwangi", "timezone": "Asia/Jakarta"}
+        if kind == "counter":
+            return {"name": f"Loket {int(code[-2:])}"}
+        return {"name": NAMES[("agencies" if kind == "agency" else "services", code)]}
+
+
+def agency_admin_token(agency="DISDUKCAPIL"):
+    return auth.issue_token(AUTH_SECRET, f"admin.{agency.lower()}", "agency_admin", 3600,
+                            agency=agency)
+
+
+def notify_call(service, method, path, query="", who=None, body=None, headers=None):
+    """``(status, headers, body)`` of ``method path``, the body parsed when JSON, the
+    Response itself when a stream; ``who``: None, "admin" or a bearer token."""
+    headers = dict(headers or {})
+    if who:
+        headers["Authorization"] = f"Bearer {ADMIN if who == 'admin' else who}"
+    options = {"data": body} if isinstance(body, str) else {"json": body} if body else {}
+    request = Request(EnvironBuilder(path=path, method=method, query_string=query,
+                                     headers=headers, **options).get_environ())
+    attribute, values = url_map(NotifyService).bind("localhost").match(path, method=method)
+    with patch("services.notify.service.utcnow", return_value=local("10:00")):
+        result = getattr(service, attribute)(request, **values)
+    if isinstance(result, tuple):
+        result = json_response(result[1], status=result[0])
+    elif not isinstance(result, Response):
+        result = json_response(result)
+    if result.mimetype == "text/event-stream":
+        return result.status_code, result.headers, result
+    text = result.get_data(as_text=True)
+    content = json.loads(text) if result.mimetype == "application/json" else text
+    return result.status_code, result.headers, content
+
+
+def read_stream(response, chunks=100):
+    """What the stream sends until its first keep-alive (sleeping and waiting skipped)."""
+    quick = SimpleNamespace(sleep=lambda seconds: None)
+    with patch.object(notify_module, "eventlet", quick), \
+            patch.object(notify_module, "KEEP_ALIVE_SECONDS", 0):
+        sent = []
+        for chunk in itertools.islice(response.response, chunks):
+            sent.append(chunk)
+            if chunk.startswith(":"):
+                break
+    return "".join(sent)
+
+
+def sse_events(text):
+    """``[(field -> value)]`` of the events in a stream, comments and ``retry`` apart."""
+    events = []
+    for block in text.split("\n\n"):
+        lines = [line for line in block.split("\n") if line and not line.startswith(":")]
+        if lines and not lines[0].startswith("retry:"):
+            events.append(dict(line.split(": ", 1) for line in lines))
+    return events
+
+
+@pytest.fixture
+def notify():
+    """The notify worker over mongomock after a scripted morning at MPP Banyuwangi: two
+    webhooks (Disdukcapil's ticket events; every event, failing until dead), a citizen
+    who gave a phone number, calls of two agencies, recalls, a no-show, a completion and
+    a survey; messages sent and deliveries attempted."""
+    repository = NotifyRepository(mongomock.MongoClient(tz_aware=True).notify)
+    repository.ensure_indexes()
+    secrets = SimpleNamespace(vault=Vault(Fernet.generate_key()), provider=LogProvider())
+    service = worker_factory(
+        NotifyService, repository=repository, secrets=secrets, catalog_rpc=None,
+        queue_rpc=SimpleNamespace(get_ticket=lambda ticket_id: {"position": 2}),
+        catalog_cache=NotifyCatalogCache(), config=NOTIFY_CONFIG)
+    _, _, siak = notify_call(service, "POST", "/api/notify/webhooks", who="admin", body={
+        "agency": "DISDUKCAPIL", "url": SIAK, "secret": AGENCY_SECRET,
+        "event_types": ["antre.ticket.*"]})
+    _, _, hub = notify_call(service, "POST", "/api/notify/webhooks", who="admin",
+                            body={"agency": "*", "url": HUB})
+    da004, events = story("DA-004", "08:40", ("call", "09:12", {"counter": "BWI-L01"}),
+                          ("recall", "09:14"), ("recall", "09:16"), ("no_show", "09:20"))
+    da001, more = story("DA-001", "08:02", ("call", "08:10", {"counter": "BWI-L02"}),
+                        ("start", "08:11"), ("complete", "08:19"))
+    _, passport = story("YB-001", "08:30", ("call", "08:45", {"counter": "BWI-L26"}))
+    survey = queue_domain.feedback_event(da001, dict.fromkeys(ikm.ELEMENTS, 4), False,
+                                         local("08:21")).envelope("/antre/queue")
+    view = {**json.loads(json.dumps(da004, default=str)), "ticket_id": da004["_id"], "position": 3}
+    with patch("services.notify.service.utcnow", return_value=local("08:40")):
+        service.subscribe(view, "0812-3456-7890", "id", "FkC4uZXloteA9kYUD3ReJg65")
+    posts = []
+
+    def post(url, body, headers):
+        posts.append((url, body, headers))
+        return 200 if url == SIAK else 503
+
+    for minute, event in enumerate([*more, survey, *passport, *events]):
+        with patch("services.notify.service.utcnow", return_value=local("09:30") + timedelta(
+                minutes=minute)), patch("services.notify.service.http_post", post):
+            service.on_event(json.loads(json.dumps(event)))
+            service.send_messages()
+            service.deliver_webhooks()
+    with patch("services.notify.service.utcnow", return_value=local("09:50")), \
+            patch("services.notify.service.http_post", post):
+        service.deliver_webhooks()  # the last retries: the hub's deliveries die
+    return SimpleNamespace(service=service, siak=siak, hub=hub, posts=posts,
+                           dead=f"{hub['webhook_id']}:{events[0]['id']}",
+                           sent=f"{siak['webhook_id']}:{events[0]['id']}")
+
+
+# (method, path, query, who, body, expected status); {siak}, {hub}, {dead}, {sent} are ids.
+NOTIFY_CALLS = [
+    ("GET", "/health", "", None, None, 200),
+    ("GET", "/display/BWI", "lang=en", None, None, 200),
+    ("GET", "/display/BWI", "lang=jv&theme=dark", None, None, 400),
+    ("GET", "/display/assets/display.js", "", None, None, 200),
+    ("GET", "/display/assets/display.css", "", None, None, 200),
+    ("GET", "/display/assets/logo.png", "", None, None, 404),
+    ("GET", "/api/notify/display/BWI/stream", "after=0", None, None, 200),
+    ("GET", "/api/notify/display/BWI/stream", "after=-1&since=3", None, None, 400),
+    ("GET", "/api/notify/display/BWI/recent", "limit=3", None, None, 200),
+    ("GET", "/api/notify/display/XYZ/recent", "", None, None, 200),
+    ("GET", "/api/notify/display/BWI/recent", "limit=0", None, None, 400),
+    ("POST", "/api/notify/webhooks", "", "admin",
+     {"agency": "IMIGRASI", "url": "https://simkim.imigrasi.go.id/antre"}, 201),
+    ("POST", "/api/notify/webhooks", "", "agency_admin",
+     {"agency": "DISDUKCAPIL", "url": SIAK, "secret": AGENCY_SECRET}, 201),
+    ("POST", "/api/notify/webhooks", "", "agency_admin", {"agency": "*", "url": HUB}, 403),
+    ("POST", "/api/notify/webhooks", "", "admin",
+     {"agency": "disdukcapil", "url": SIAK, "secret": "pendek", "event_types": ["X"], "x": 1},
+     400),
+    ("POST", "/api/notify/webhooks", "", "admin", "[]", 400),
+    ("POST", "/api/notify/webhooks", "", None, {"agency": "*", "url": HUB}, 401),
+    ("GET", "/api/notify/webhooks", "", "admin", None, 200),
+    ("GET", "/api/notify/webhooks", "agency=IMIGRASI", "agency_admin", None, 200),
+    ("GET", "/api/notify/webhooks", "agency=*", "admin", None, 400),
+    ("GET", "/api/notify/webhooks", "", "operator", None, 403),
+    ("POST", "/api/notify/webhooks/{hub}/deactivate", "", "admin", None, 200),
+    ("POST", "/api/notify/webhooks/{hub}/activate", "", "admin", None, 200),
+    ("POST", "/api/notify/webhooks/{hub}/activate", "", "agency_admin", None, 403),
+    ("POST", "/api/notify/webhooks/0000/deactivate", "", "admin", None, 404),
+    ("GET", "/api/notify/webhooks/{hub}/deliveries", "status=dead&limit=20", "admin", None, 200),
+    ("GET", "/api/notify/webhooks/{siak}/deliveries", "", "agency_admin", None, 200),
+    ("GET", "/api/notify/webhooks/{siak}/deliveries", "status=failed", "admin", None, 400),
+    ("GET", "/api/notify/webhooks/{hub}/deliveries", "", "agency_admin", None, 403),
+    ("GET", "/api/notify/webhooks/0000/deliveries", "", "admin", None, 404),
+    ("POST", "/api/notify/deliveries/{dead}/redeliver", "", "admin", None, 200),
+    ("POST", "/api/notify/deliveries/{sent}/redeliver", "", "admin", None, 404),
+    ("POST", "/api/notify/deliveries/{dead}/redeliver", "", "agency_admin", None, 403),
+    ("GET", "/api/notify/tickets/t-DA-004/messages", "", "admin", None, 200),
+    ("GET", "/api/notify/tickets/t-DA-001/messages", "", "admin", None, 200),
+    ("GET", "/api/notify/tickets/t-DA-004/messages", "", None, None, 401),
+    ("GET", "/api/notify/tickets/t-DA-004/messages", "", "agency_admin", None, 403),
+    ("GET", "/api/notify/audit", "", "admin", None, 200),
+    ("GET", "/api/notify/audit", "", "expired", None, 401),
+]
+
+
+def notify_route(path):
+    """The documented path of a concrete one."""
+    for documented in load("notify")["paths"]:
+        pattern = "".join("[^/]+" if part.startswith("{") else re.escape(part)
+                          for part in re.split(r"(\{\w+\})", documented))
+        if re.fullmatch(pattern, path):
+            return documented
+    raise AssertionError(f"{path} is not documented")
+
+
+def test_notify_calls_cover_every_route():
+    assert {(method, notify_route(path)) for method, path, *_ in NOTIFY_CALLS} == \
+        documented_routes(load("notify"))
+
+
+@pytest.mark.parametrize("method, path, query, who, body, status", NOTIFY_CALLS)
+def test_notify_answers_are_the_documented_ones(notify, method, path, query, who, body, status):
+    spec = load("notify")
+    ids = {"siak": notify.siak["webhook_id"], "hub": notify.hub["webhook_id"],
+           "dead": notify.dead, "sent": notify.sent}
+    path = path.format(**ids)
+    credential = {"agency_admin": agency_admin_token(),
+                  "operator": auth.issue_token(AUTH_SECRET, "budi", "operator", 3600,
+                                               agency="DISDUKCAPIL", counters=["BWI-L01"]),
+                  "expired": auth.issue_token(AUTH_SECRET, "budi", "admin", 60, now=1)}
+    where = f"{method} {path}?{query}"
+    got, headers, answer = notify_call(notify.service, method, path, query,
+                                       credential.get(who, who), body)
+    assert got == status, f"{where}: {answer}"
+    documented = operation(spec, method, notify_route(path))
+    response = deref(spec, documented["responses"][str(status)])
+    media = {key: value for key, value in response["content"].items()
+             if headers["Content-Type"].split(";")[0] == key}
+    assert len(media) == 1, f"{where}: {headers['Content-Type']} is not documented"
+    (key, content), = media.items()
+    if key == "application/json":
+        check_valid(spec, content["schema"], answer, where)
+        check_exact(spec, content["schema"], answer, where, subset=True)
+    for name, header in response.get("headers", {}).items():
+        assert headers.get(name) == header["example"], f"{where}: {name}"
+    if key == "text/html":
+        assert 'data-site="BWI" data-lang="en"' in answer, where
+
+
+def test_notify_stream_is_the_documented_wire_format(notify):
+    spec = load("notify")
+    announcement = {"$ref": "#/components/schemas/Announcement"}
+    path = "/api/notify/display/BWI/stream"
+    _, headers, stream = notify_call(notify.service, "GET", path, "after=0")
+    assert headers["Content-Type"] == "text/event-stream; charset=utf-8"
+    text = read_stream(stream)
+    assert text.startswith("retry: 3000\n\n") and text.endswith(": keep-alive\n\n")
+    events = sse_events(text)
+    assert [(e["event"], e["id"]) for e in events] == [("announcement", str(n)) for n in range(1, 6)]
+    for event in events:
+        data = json.loads(event["data"])
+        check_valid(spec, announcement, data, "stream")
+        check_exact(spec, announcement, data, "stream")
+        assert data["seq"] == int(event["id"])
+    kinds = [json.loads(e["data"])["kind"] for e in events]
+    assert kinds == ["call", "call", "call", "recall", "recall"]  # recalls are announced again
+    assert json.loads(events[0]["data"])["text"]["id"] == \
+        "Nomor antrean D A nol nol satu, silakan menuju loket dua."
+    # Resuming: Last-Event-ID wins over ?after; without either, from now; beyond the
+    # newest, the numbering restarted: from now too.
+    for query, headers, expected in [("after=2", {}, ["3", "4", "5"]),
+                                     ("after=0", {"Last-Event-ID": "3"}, ["4", "5"]),
+                                     ("", {}, []), ("", {"Last-Event-ID": "99"}, []),
+                                     ("after=99", {}, [])]:
+        _, _, stream = notify_call(notify.service, "GET", path, query, headers=headers)
+        assert [e["id"] for e in sse_events(read_stream(stream))] == expected, (query, headers)
+    described = flat(operation(spec, "GET", notify_route(path))["description"])
+    for words in ("`retry: 3000`", "`id:`", "`event:`", "`announcement`", "`data:`",
+                  "`: keep-alive`", "`Last-Event-ID`", "`?after=<seq>`"):
+        assert words in described, words
+
+
+def test_notify_webhook_posts_are_the_documented_contract(notify):
+    spec = load("notify")
+    received = spec["webhooks"]["antreEvent"]["post"]
+    headers = {p["name"]: p for p in received["parameters"] if p["in"] == "header"}
+    (media, content), = received["requestBody"]["content"].items()
+    secrets = {SIAK: AGENCY_SECRET, HUB: notify.hub["secret"]}
+    urls = {url for url, _, _ in notify.posts}
+    assert urls == {SIAK, HUB}
+    for url, body, sent in notify.posts:
+        event = json.loads(body)
+        assert sent["Content-Type"] == media == "application/cloudevents+json"
+        assert set(sent) - {"Content-Type"} == set(headers), sent
+        for name, parameter in headers.items():
+            assert re.fullmatch(parameter["schema"].get("pattern", ".+"), sent[name]), name
+        check_valid(spec, content["schema"], event, event["type"])
+        check_exact(spec, content["schema"], event, event["type"])
+        webhook = notify.siak if url == SIAK else notify.hub
+        assert sent["X-Antre-Delivery"] == f"{webhook['webhook_id']}:{event['id']}"
+        mac = hmac.new(secrets[url].encode(), sent["X-Antre-Timestamp"].encode() + b"." + body,
+                       hashlib.sha256)
+        assert hmac.compare_digest(sent["X-Antre-Signature"], "sha256=" + mac.hexdigest())
+    # the agency's webhook asked for its agency's ticket events; the hub for every event
+    delivered = {url: {(json.loads(body)["agency"], json.loads(body)["type"].split(".")[1])
+                       for u, body, _ in notify.posts if u == url} for url in (SIAK, HUB)}
+    assert delivered[SIAK] == {("DISDUKCAPIL", "ticket")}
+    assert delivered[HUB] == {("DISDUKCAPIL", "ticket"), ("DISDUKCAPIL", "feedback"),
+                              ("IMIGRASI", "ticket")}
+
+
+def test_notify_webhook_example_is_signed_as_documented():
+    received = load("notify")["webhooks"]["antreEvent"]["post"]
+    secret = re.search(r"signed with the secret `([^`]+)`", flat(received["description"])).group(1)
+    example = received["requestBody"]["content"]["application/cloudevents+json"]["examples"]
+    body = json.dumps(example["called"]["value"], separators=(",", ":")).encode()
+    headers = {p["name"]: p["example"] for p in received["parameters"]}
+    mac = hmac.new(secret.encode(), headers["X-Antre-Timestamp"].encode() + b"." + body,
+                   hashlib.sha256)
+    assert headers["X-Antre-Signature"] == "sha256=" + mac.hexdigest()
+    event_id = example["called"]["value"]["id"]
+    assert headers["X-Antre-Delivery"].endswith(f":{event_id}")
