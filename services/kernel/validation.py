@@ -20,6 +20,8 @@ for field_class, message in [
     (fields.List, "Harus berupa daftar."),
     (fields.Dict, "Harus berupa objek."),
     (fields.Date, "Harus berupa tanggal YYYY-MM-DD."),
+    (fields.Url, "Harus berupa URL yang valid (http:// atau https://)."),
+    (fields.DateTime, "Harus berupa waktu ISO 8601."),
 ]:
     field_class.default_error_messages = {**field_class.default_error_messages, "invalid": message}
 fields.Nested.default_error_messages = {**fields.Nested.default_error_messages,

@@ -32,14 +32,18 @@ class Settings:
     public_base_url: str = "http://localhost:8080"
     message_attempts: int = 5
     message_retry_seconds: float = 5.0  # doubles after each failure
-    webhook_attempts: int = 6
-    webhook_retry_seconds: float = 5.0  # doubles after each failure
+    webhook_attempts: int = 10  # with 10 s doubling: about 85 minutes before "dead"
+    webhook_retry_seconds: float = 10.0  # doubles after each failure
     lease_seconds: float = 30.0
 
 
+MAX_BACKOFF_SECONDS = 3600
+
+
 def backoff(base_seconds, attempts):
-    """The wait before attempt ``attempts + 1``: base, 2 x base, 4 x base, ..."""
-    return base_seconds * (2 ** (attempts - 1))
+    """The wait before attempt ``attempts + 1``: base, 2 x base, 4 x base, ... (at most
+    an hour)."""
+    return min(base_seconds * (2 ** (attempts - 1)), MAX_BACKOFF_SECONDS)
 
 
 def signature(secret, timestamp, body):
@@ -51,23 +55,36 @@ def signature(secret, timestamp, body):
 MESSAGES = {
     "id": {
         "issued": "Antre {site_name}: nomor antrean {ticket_number} untuk {service_name}. "
-                  "Ada {ahead} antrean sebelum Anda. Pantau di {link}",
-        "near": "Antre: tinggal {ahead} antrean lagi sebelum {ticket_number}. "
-                "Mohon bersiap di dekat loket.",
+                  "{ahead_text} Pantau di {link}",
+        "near": "Antre: {near_text} Mohon bersiap di dekat loket.",
         "called": "Antre: nomor {ticket_number} dipanggil. Silakan menuju {counter_name} sekarang.",
         "no_show": "Antre: nomor {ticket_number} tidak hadir saat dipanggil. Silakan ambil nomor "
                    "baru bila masih memerlukan layanan.",
     },
     "en": {
         "issued": "Antre {site_name}: ticket {ticket_number} for {service_name}. "
-                  "{ahead} ahead of you. Follow it at {link}",
-        "near": "Antre: {ahead} tickets left before {ticket_number}. Please get ready near "
-                "the counter.",
+                  "{ahead_text} Follow it at {link}",
+        "near": "Antre: {near_text} Please get ready near the counter.",
         "called": "Antre: ticket {ticket_number} is called. Please go to {counter_name} now.",
         "no_show": "Antre: ticket {ticket_number} was not present when called. Please take a "
                    "new ticket if you still need the service.",
     },
 }
+
+
+def ahead_phrases(lang, ahead, ticket_number):
+    """How many are before a ticket, said properly for 0, 1 and more."""
+    if lang == "en":
+        if ahead == 0:
+            return {"ahead_text": "You are next.", "near_text": f"{ticket_number} is next."}
+        word = "ticket" if ahead == 1 else "tickets"
+        return {"ahead_text": f"{ahead} {word} ahead of you.",
+                "near_text": f"{ahead} {word} left before {ticket_number}."}
+    if ahead == 0:
+        return {"ahead_text": "Anda berikutnya.",
+                "near_text": f"giliran {ticket_number} berikutnya."}
+    return {"ahead_text": f"Ada {ahead} antrean sebelum Anda.",
+            "near_text": f"tinggal {ahead} antrean lagi sebelum {ticket_number}."}
 
 
 class NotifyCommands:
@@ -114,6 +131,9 @@ class NotifyCommands:
             return False
         service = self._lookup(self.catalog.service, subscription["service"])
         site = self._lookup(self.catalog.site, subscription["site"])
+        if "ahead" in values:
+            values.update(ahead_phrases(subscription["lang"], values["ahead"],
+                                        subscription["ticket_number"]))
         text = MESSAGES[subscription["lang"]][kind].format(
             ticket_number=subscription["ticket_number"],
             service_name=service.get("name", subscription["service"]),
@@ -239,16 +259,22 @@ class NotifyCommands:
                 break
             attempted += 1
             webhook = self.repo.webhook(delivery["webhook_id"])
+            entry = {"at": now, "attempt": delivery["attempts"] + 1}
+            if webhook is None or not webhook.get("active"):
+                # Parked, not lost: redeliver once the webhook is active again.
+                entry["error"] = "the webhook is deactivated"
+                self.repo.record_attempt(self.repo.deliveries, delivery["_id"], entry, DEAD, None)
+                continue
             body = json.dumps(delivery["envelope"], separators=(",", ":")).encode()
             timestamp = str(int(now.timestamp()))
-            headers = {
-                "Content-Type": "application/cloudevents+json",
-                "X-Antre-Delivery": delivery["_id"],
-                "X-Antre-Timestamp": timestamp,
-                "X-Antre-Signature": signature(self.vault.open(webhook["secret"]), timestamp, body),
-            }
-            entry = {"at": now, "attempt": delivery["attempts"] + 1}
             try:
+                headers = {
+                    "Content-Type": "application/cloudevents+json",
+                    "X-Antre-Delivery": delivery["_id"],
+                    "X-Antre-Timestamp": timestamp,
+                    "X-Antre-Signature": signature(self.vault.open(webhook["secret"]), timestamp,
+                                                   body),
+                }
                 status = post(webhook["url"], body, headers)
                 entry["status_code"] = status
                 ok = 200 <= status < 300

@@ -1,8 +1,8 @@
 """Marshmallow schemas for the notify service's boundary."""
 
-from marshmallow import fields, validate
+from marshmallow import EXCLUDE, Schema, fields, validate
 
-from services.kernel.validation import CODE, StrictSchema
+from services.kernel.validation import StrictSchema
 
 
 class WebhookSchema(StrictSchema):
@@ -31,9 +31,13 @@ class StreamQuerySchema(StrictSchema):
     after = fields.Integer(load_default=None, validate=validate.Range(min=0))
 
 
-class DisplayQuerySchema(StrictSchema):
+class DisplayQuerySchema(Schema):
+    class Meta:
+        unknown = EXCLUDE  # a board's URL may carry cache-busters and the like
+
     lang = fields.String(load_default="id", validate=validate.OneOf(("id", "en")))
 
 
 class WebhookListQuerySchema(StrictSchema):
-    agency = fields.String(load_default=None, validate=CODE)
+    agency = fields.String(load_default=None, validate=validate.Regexp(
+        r"^(\*|[A-Z0-9][A-Z0-9-]*)$", error="Kode instansi, atau * untuk semua instansi."))

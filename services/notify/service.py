@@ -86,11 +86,20 @@ class CatalogNames:
         return self._get("counter", code, self.rpc.get_counter)
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None  # a redirect is an answer (3xx, a failure), never followed
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
 def http_post(url, body, headers, timeout=10.0):
-    """POST and answer the status code (an HTTP error status is an answer, not a raise)."""
+    """POST and answer the status code (an HTTP error status is an answer, not a raise).
+    Redirects are not followed: register the final URL."""
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with _OPENER.open(request, timeout=timeout) as response:
             return response.status
     except urllib.error.HTTPError as exc:
         return exc.code
@@ -106,8 +115,8 @@ def _settings(config):
         public_base_url=setting("PUBLIC_BASE_URL", config) or "http://localhost:8080",
         message_attempts=number("MESSAGE_MAX_ATTEMPTS", 5),
         message_retry_seconds=number("MESSAGE_RETRY_SECONDS", 5.0, float),
-        webhook_attempts=number("WEBHOOK_MAX_ATTEMPTS", 6),
-        webhook_retry_seconds=number("WEBHOOK_RETRY_SECONDS", 5.0, float),
+        webhook_attempts=number("WEBHOOK_MAX_ATTEMPTS", 10),
+        webhook_retry_seconds=number("WEBHOOK_RETRY_SECONDS", 10.0, float),
     )
 
 
@@ -162,9 +171,8 @@ class NotifyService(HealthMixin):
 
     @event_handler("#")
     def on_event(self, body):
-        envelope = EnvelopeSchema().load(body)
-        envelope["data"] = body["data"]
-        self.commands.on_event(envelope)
+        EnvelopeSchema().load(body)  # refuse what is not an Antre event
+        self.commands.on_event(body)  # as published: agencies get the event unchanged
 
     @configured_timer("MESSAGE_SWEEP_SECONDS")
     def send_messages(self):

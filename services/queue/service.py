@@ -6,6 +6,7 @@ events the write produced, answer JSON.
 
 import logging
 
+import eventlet
 from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
 from nameko.rpc import RpcProxy
@@ -26,6 +27,8 @@ from services.queue.commands import PRIVATE, QueueCommands, Settings
 from services.queue.repository import QueueRepository
 
 log = logging.getLogger(__name__)
+
+NOTIFY_TIMEOUT_SECONDS = 5  # a ticket is never held up by the messaging service
 
 
 class QueueStore(MongoDatabase):
@@ -140,9 +143,10 @@ class QueueService(HealthMixin):
 
     def _subscribe(self, ticket, phone, lang, secret):
         try:
-            subscription = self.notify_rpc.subscribe(ticket, phone, lang, secret)
+            with eventlet.Timeout(NOTIFY_TIMEOUT_SECONDS):
+                subscription = self.notify_rpc.subscribe(ticket, phone, lang, secret)
             return {"phone": subscription["phone"], "status": "subscribed"}
-        except Exception as exc:  # the ticket stands; only the messages are missing
+        except (Exception, eventlet.Timeout) as exc:  # the ticket stands; messages are missing
             log.warning("messages unavailable for ticket %s: %s", ticket["ticket_id"],
                         type(exc).__name__)
             return {"phone": None, "status": "unavailable"}

@@ -141,7 +141,7 @@ def test_citizen_messages_and_no_number_anywhere(hall, event_tap, caplog):
     assert queue.post("/api/queue/counters/L01/call-next", headers=STAFF).json()["ticket"][
         "ticket_id"] == ahead["ticket_id"]
     wait_until(lambda: len(provider.sent) == 2)  # now 0 ahead: "near"
-    assert "tinggal 0 antrean lagi sebelum A-002" in provider.sent[1][1]
+    assert provider.sent[1][1] == "Antre: giliran A-002 berikutnya. Mohon bersiap di dekat loket."
     queue.post("/api/queue/counters/L02/call-next", headers=STAFF)
     wait_until(lambda: len(provider.sent) == 3)
     # hall_catalog names every counter "Loket 1".

@@ -264,3 +264,35 @@ def test_a_wrong_key_is_refused_loudly_and_a_good_one_round_trips():
     assert "3456" not in sealed and vault.open(sealed) == "+6281234567890"
     with pytest.raises(ValueError, match="the key changed"):
         Vault(Fernet.generate_key()).open(sealed)
+
+
+def test_a_deactivated_webhook_parks_its_deliveries_and_a_bad_key_is_recorded(notify, clock):
+    hook = notify.register_webhook("DISDUKCAPIL", "http://agency.example/hook", "x" * 32)
+    notify.on_event(event("issue"))
+    notify.repo.set_webhook_active(hook["webhook_id"], False)
+    endpoint = FakeEndpoint([200])
+    assert notify.deliver_due(endpoint) == 1 and endpoint.received == []
+    [parked] = notify.repo.list_deliveries(hook["webhook_id"], "dead")
+    assert parked["log"][-1]["error"] == "the webhook is deactivated"
+    notify.repo.set_webhook_active(hook["webhook_id"], True)
+    notify.vault = Vault()  # the key changed since the secret was sealed
+    notify.redeliver(parked["_id"])
+    assert notify.deliver_due(endpoint) == 1 and endpoint.received == []
+    [retrying] = notify.repo.list_deliveries(hook["webhook_id"], "pending")
+    assert "cannot decrypt" in retrying["log"][-1]["error"]
+
+
+def test_zero_and_one_ahead_read_naturally():
+    from services.notify.commands import ahead_phrases
+
+    assert ahead_phrases("id", 0, "A-001")["ahead_text"] == "Anda berikutnya."
+    assert ahead_phrases("en", 1, "A-001")["near_text"] == "1 ticket left before A-001."
+    assert ahead_phrases("en", 2, "A-001")["ahead_text"] == "2 tickets ahead of you."
+
+
+def test_the_log_provider_never_logs_the_secret_link(caplog):
+    import logging
+
+    caplog.set_level(logging.INFO)
+    LogProvider().send("+6281234567890", "Pantau di http://mpp/tiket/t1#rahasia")
+    assert "rahasia" not in caplog.text and "34567" not in caplog.text
