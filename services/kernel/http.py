@@ -24,6 +24,7 @@ from nameko.web.server import WebServer, WsgiApp
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
+from services.kernel.config import setting
 from services.kernel.errors import AntreError, InvalidInput
 from services.kernel.events import isoformat
 from services.kernel.validation import flatten
@@ -116,22 +117,38 @@ def response_for_exception(exc):
     )
 
 
+# Pages of one service call the APIs of the others (without the gateway they are on
+# other ports). Credentials travel as bearer headers, never cookies, so any origin may
+# call; CORS_ALLOW_ORIGIN narrows it.
+CORS_HEADERS = {
+    "Access-Control-Allow-Methods": "GET, POST, PATCH, OPTIONS",
+    "Access-Control-Allow-Headers": "Authorization, Content-Type, X-Ticket-Secret, Last-Event-ID",
+    "Access-Control-Max-Age": "600",
+}
+
+
 class JsonWsgiApp(WsgiApp):
     def __call__(self, environ, start_response):
         request = Request(environ, shallow=True)
         request.max_content_length = MAX_BODY_BYTES
-        adapter = self.url_map.bind_to_environ(environ)
-        try:
-            provider, values = adapter.match()
-            request.path_values = values
-            response = provider.handle_request(request)
-        except Exception as exc:  # turned into a JSON error response, logged if unexpected
-            response = response_for_exception(exc)
+        if request.method == "OPTIONS":  # a browser's preflight
+            response = Response(status=204)
+        else:
+            adapter = self.url_map.bind_to_environ(environ)
+            try:
+                provider, values = adapter.match()
+                request.path_values = values
+                response = provider.handle_request(request)
+            except Exception as exc:  # turned into a JSON error response, logged if unexpected
+                response = response_for_exception(exc)
+        response.headers.update(CORS_HEADERS)
+        response.headers["Access-Control-Allow-Origin"] = self.server.cors_origin
         return response(environ, start_response)
 
 
 class JsonWebServer(WebServer):
     def get_wsgi_app(self):
+        self.cors_origin = setting("CORS_ALLOW_ORIGIN", self.container.config) or "*"
         return JsonWsgiApp(self)
 
 

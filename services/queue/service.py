@@ -5,12 +5,14 @@ events the write produced, answer JSON.
 """
 
 import logging
+from pathlib import Path
 
 import eventlet
 from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
 from nameko.rpc import RpcProxy
 
+from services.kernel import hours
 from services.kernel.auth import STAFF, authenticate, require, warn_if_open
 from services.kernel.cache import CatalogCache
 from services.kernel.config import setting
@@ -20,6 +22,7 @@ from services.kernel.health import HealthMixin
 from services.kernel.http import http, json_ready, query_params, read_json
 from services.kernel.mongo import MongoDatabase
 from services.kernel.outbox import Outbox, sweep_timer
+from services.kernel.pages import asset, page
 from services.kernel.rpc import rpc
 from services.kernel.timers import configured_timer
 from services.queue import schemas
@@ -27,6 +30,8 @@ from services.queue.commands import PRIVATE, QueueCommands, Settings
 from services.queue.repository import QueueRepository
 
 log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).parent / "static"
 
 NOTIFY_TIMEOUT_SECONDS = 5  # a ticket is never held up by the messaging service
 
@@ -224,6 +229,34 @@ class QueueService(HealthMixin):
         return json_ready(self.commands.overview(site))
 
     @rpc
+    def kiosk(self, site):
+        catalog = CatalogLookup(self.catalog_rpc, self.catalog_cache)
+        record = catalog.site(site)
+        overview = {s["service"]: s for s in self.commands.overview(site)["services"]}
+        agencies = self.catalog_cache.get(("agencies",), lambda: self.catalog_rpc.list(
+            "agencies", active=True, limit=500)["items"])
+        by_agency = {}
+        for service in catalog.services_of_site(site):
+            live = overview.get(service["code"], {})
+            by_agency.setdefault(service["agency"], []).append({
+                **{k: service.get(k) for k in (
+                    "code", "name", "ticket_prefix", "requirements", "procedure",
+                    "completion_time", "fee", "product", "legal_basis", "complaint_channel",
+                    "daily_quota")},
+                **{k: live.get(k) for k in ("waiting", "estimated_wait_minutes",
+                                            "open_counters", "issued_today")},
+            })
+        state = hours.status(record, utcnow())
+        return json_ready({
+            "site": {"code": record["code"], "name": record["name"], "open": state.open,
+                     "next_open": state.next_open, "reason": state.reason,
+                     "label": state.label},
+            "agencies": [{"code": a["code"], "name": a["name"], "kind": a["kind"],
+                          "services": sorted(by_agency[a["code"]], key=lambda s: s["name"])}
+                         for a in agencies if a["code"] in by_agency],
+        })
+
+    @rpc
     def counter_status(self, counter):
         commands = self.commands
         state = commands.counter_state_or_closed(counter)
@@ -328,6 +361,31 @@ class QueueService(HealthMixin):
     def http_overview(self, request):
         query = schemas.OverviewQuerySchema().load(query_params(request))
         return self.overview(query["site"])
+
+    @http("GET", "/api/queue/kiosk/<site>")
+    def http_kiosk(self, request, site):
+        """What a kiosk shows: the site, its agencies and their active services with the
+        published standard (requirements, fee, completion time) and the live queue."""
+        return self.kiosk(site)
+
+    # -- pages (Bahasa Indonesia; served with everything they need) ----------------------
+
+    @http("GET", "/kiosk/<site>")
+    def page_kiosk(self, request, site):
+        return page(STATIC, "kiosk.html", self.config, SITE=site)
+
+    @http("GET", "/tiket/<ticket_id>")
+    def page_ticket(self, request, ticket_id):
+        return page(STATIC, "ticket.html", self.config, TICKET_ID=ticket_id)
+
+    @http("GET", "/counter")
+    def page_counter(self, request):
+        return page(STATIC, "counter.html", self.config,
+                    SITE=setting("DEFAULT_SITE", self.config))
+
+    @http("GET", "/ui/<name>")
+    def page_asset(self, request, name):
+        return asset(STATIC, name)
 
     @staticmethod
     def _at_own_counter(principal, counter):

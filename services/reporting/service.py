@@ -10,6 +10,7 @@ import hashlib
 import io
 import logging
 from datetime import timedelta
+from pathlib import Path
 
 from nameko.dependency_providers import Config
 from nameko.rpc import RpcProxy
@@ -26,12 +27,15 @@ from services.kernel.health import HealthMixin
 from services.kernel.http import http, json_ready, query_params
 from services.kernel.mongo import MongoDatabase
 from services.kernel.outbox import Outbox, sweep_timer
+from services.kernel.pages import asset, page
 from services.kernel.rpc import rpc
 from services.kernel.timers import configured_timer
 from services.reporting import domain, ikm, schemas
 from services.reporting.repository import ReportingRepository
 
 log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).parent / "static"
 
 
 class ReportingStore(MongoDatabase):
@@ -265,6 +269,14 @@ class ReportingService(HealthMixin):
             facts += self.repository.facts_of(site, self._today(site))
         text = domain.prometheus_text(facts, self.repository.ingested())
         return Response(text, content_type="text/plain; version=0.0.4; charset=utf-8")
+
+    @http("GET", "/dashboard/<site>")
+    def page_dashboard(self, request, site):
+        return page(STATIC, "dashboard.html", self.config, SITE=site)
+
+    @http("GET", "/dashboard/assets/<name>")
+    def page_asset(self, request, name):
+        return asset(STATIC, name)
 
     @http("POST", "/api/reporting/replay")
     def http_replay(self, request):
