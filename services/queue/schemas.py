@@ -65,6 +65,10 @@ class FeedbackSchema(StrictSchema):
             raise ValidationError({"scores": {k: ["Nilai 1-4 wajib diisi."] for k in missing}})
 
 
+class QrSchema(StrictSchema):
+    text = fields.String(required=True, validate=validate.Length(min=1, max=512))
+
+
 class OverviewQuerySchema(Schema):
     class Meta:
         unknown = EXCLUDE

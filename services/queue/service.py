@@ -4,13 +4,16 @@ Entrypoints stay thin: parse the boundary, call :class:`QueueCommands`, relay th
 events the write produced, answer JSON.
 """
 
+import io
 import logging
 from pathlib import Path
 
 import eventlet
+import segno
 from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
 from nameko.rpc import RpcProxy
+from werkzeug.wrappers import Response
 
 from services.kernel import hours
 from services.kernel.auth import STAFF, authenticate, require, warn_if_open
@@ -367,6 +370,17 @@ class QueueService(HealthMixin):
         """What a kiosk shows: the site, its agencies and their active services with the
         published standard (requirements, fee, completion time) and the live queue."""
         return self.kiosk(site)
+
+    @http("POST", "/api/queue/qr")
+    def http_qr(self, request):
+        """A QR code (SVG) of a short text, e.g. a ticket's status link with its secret in
+        the fragment; POSTed so that the secret never appears in a URL or a log."""
+        body = schemas.QrSchema().load(read_json(request))
+        svg = io.BytesIO()
+        segno.make(body["text"], error="m").save(svg, kind="svg", scale=8, border=2,
+                                                 xmldecl=False, svgns=True)
+        return Response(svg.getvalue(), mimetype="image/svg+xml",
+                        headers={"Cache-Control": "no-store"})
 
     # -- pages (Bahasa Indonesia; served with everything they need) ----------------------
 

@@ -182,3 +182,23 @@ def _outbox_empty(database, ticket_id):
     while database("queue").tickets.find_one({"_id": ticket_id})["outbox"]:
         eventlet.sleep(0.05)
     return True
+
+
+def test_kiosk_data_pages_and_qr(hall):
+    _, http = hall
+    kiosk = http.get("/api/queue/kiosk/BWI").json()
+    assert kiosk["site"]["code"] == "BWI" and kiosk["site"]["open"] is True
+    [duk] = [a for a in kiosk["agencies"] if a["code"] == "DISDUKCAPIL"]
+    ktp = next(s for s in duk["services"] if s["code"] == "KTP-EL")
+    assert ktp["requirements"] == ["Fotokopi Kartu Keluarga"] and ktp["fee"] == 0
+    assert ktp["waiting"] == 0 and ktp["estimated_wait_minutes"] == 10
+    for path in ("/kiosk/BWI", "/tiket/abc", "/counter"):
+        answer = http.get(path)
+        assert answer.status_code == 200 and answer.headers["Content-Type"].startswith("text/html")
+    qr = http.post("/api/queue/qr", json={"text": "http://mpp/tiket/abc#rahasia"})
+    assert qr.headers["Content-Type"].startswith("image/svg+xml") and b"<svg" in qr.content
+    assert http.post("/api/queue/qr", json={"text": "x" * 513}).status_code == 400
+    assert http.get("/ui/../service.py").status_code == 404
+    preflight = http.options("/api/queue/tickets")
+    assert preflight.status_code == 204
+    assert "Authorization" in preflight.headers["Access-Control-Allow-Headers"]
