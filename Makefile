@@ -18,8 +18,8 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed ## Create .venv and install Antre with its dev tools
 
-test: $(BIN)/.installed ## Unit tests, then integration tests on the local RabbitMQ
-	$(BIN)/python -m pytest tests/unit tests/integration
+test: $(BIN)/.installed ## Every test: unit, integration (local RabbitMQ), hostile input, browser
+	$(BIN)/python -m pytest tests/unit tests/integration tests/hostile tests/browser
 
 test-unit: $(BIN)/.installed
 	$(BIN)/python -m pytest tests/unit

@@ -149,8 +149,8 @@ def start_service(container_factory, service_config):
     """
     from nameko.testing.utils import find_free_port
 
-    def start(cls, **overrides):
-        port = find_free_port()
+    def start(cls, port=None, **overrides):
+        port = port or find_free_port()
         config = {**service_config, "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}", **overrides}
         container = container_factory(cls, config)
         container.start()
