@@ -39,4 +39,5 @@ def asset(directory, name):
         raise NotFound(f"Berkas {name} tidak ada.", name=name)
     return Response(path.read_bytes(), mimetype=TYPES.get(path.suffix)
                     or mimetypes.guess_type(name)[0],
-                    headers={"Cache-Control": "max-age=300", "X-Content-Type-Options": "nosniff"})
+                    # Revalidated every time: a page never mixes old and new assets.
+                    headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"})

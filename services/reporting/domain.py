@@ -146,7 +146,7 @@ def daily_report(facts, site, day, timezone, names=None):
               "served": served_hours.get(hour, 0),
               "waiting_time": stats(f.get("waiting_seconds") for f in issued_hours.get(hour, []))}
              for hour in sorted(set(issued_hours) | set(served_hours))]
-    busiest = sorted(hours, key=lambda h: (-h["issued"], h["hour"]))[:3]
+    busiest = sorted((h for h in hours if h["issued"]), key=lambda h: (-h["issued"], h["hour"]))[:3]
     return {
         "site": site,
         "date": day,
