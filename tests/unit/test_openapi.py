@@ -1,10 +1,19 @@
 """The OpenAPI documents in ``docs/openapi/`` describe the HTTP APIs as implemented.
 
 * each document is valid OpenAPI 3.1;
-* the routes documented are exactly the nameko HTTP entrypoints of the service;
+* the routes documented are exactly the nameko HTTP entrypoints of the service (and
+  werkzeug routes each of them);
 * request bodies and query parameters mirror the marshmallow schemas that load them
   (fields, required, defaults, enums, ranges, lengths, patterns, unknown fields);
 * every JSON example is valid against the schema it illustrates;
+* security: every document declares the same schemes (one per kind of credential);
+  each operation's `security` names exactly the credentials the code lets through (a
+  token of every role, the ``ADMIN_TOKEN``, an API key, none, an expired one), its 401
+  and 403 are documented, and every documented refusal message is one of the code's;
+* catalog: what the service answers about accounts, devices, API keys, logins and its
+  audit log (every route, errors too) is valid against the documented response; the
+  tokens and keys it issues are the documented ones; no password is ever answered, and
+  no password, token or key is stored or audit-logged in clear;
 * reporting: what the service answers for a scripted day (every route, errors too) is
   valid against the documented response, names exactly the documented fields, and is
   the documented example; the CSV columns and metric names are the documented ones;
@@ -14,6 +23,8 @@
   webhook POSTs an agency receives are the documented CloudEvent, headers and signature.
 """
 
+import ast
+import copy
 import csv
 import functools
 import hashlib
@@ -38,12 +49,15 @@ from nameko.testing.services import worker_factory
 from nameko.web.handlers import HttpRequestHandler
 from openapi_schema_validator import OAS31Validator, oas31_format_checker
 from openapi_spec_validator import validate
+from werkzeug.exceptions import NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request, Response
 
+from services.catalog import accounts, commands
 from services.catalog import schemas as cs
 from services.catalog.domain import KINDS
+from services.catalog.repository import CatalogRepository
 from services.catalog.schemas import HHMM, ClockTime
 from services.catalog.service import CatalogService
 from services.kernel import auth
@@ -117,6 +131,7 @@ def implemented_routes(service_class):
     return set(http_handlers(service_class))
 
 
+@functools.cache
 def url_map(service_class):
     """The werkzeug rules of the service's HTTP entrypoints, as nameko routes them."""
     rules = []
@@ -159,6 +174,10 @@ BODIES = {
         **{("POST", f"/api/catalog/{kind}"): (cs.entity_schema(kind), False) for kind in KINDS},
         **{("PATCH", f"/api/catalog/{kind}/{{code}}"): (cs.entity_schema(kind, partial=True), True)
            for kind in KINDS},
+        ("POST", "/api/catalog/auth/login"): (accounts.LoginSchema(), False),
+        ("POST", "/api/catalog/accounts"): (accounts.AccountSchema(), False),
+        ("POST", "/api/catalog/devices"): (accounts.DeviceSchema(), False),
+        ("POST", "/api/catalog/api-keys"): (accounts.ApiKeySchema(), False),
     },
     "queue": {
         ("POST", "/api/queue/tickets"): (qs.IssueTicketSchema(), False),
@@ -166,6 +185,7 @@ BODIES = {
         ("POST", "/api/queue/tickets/{ticket_id}/feedback"): (qs.FeedbackSchema(), False),
         ("POST", "/api/queue/tickets/{ticket_id}/transfer"): (qs.TransferSchema(), False),
         ("POST", "/api/queue/counters/{counter}/pause"): (qs.PauseSchema(), False),
+        ("POST", "/api/queue/qr"): (qs.QrSchema(), False),
         **{("POST", f"/api/queue/tickets/{{ticket_id}}/{action}"): (qs.CounterActionSchema(), False)
            for action in ("recall", "start", "complete", "no-show")},
     },
@@ -342,6 +362,25 @@ def test_query_parameters_mirror_the_marshmallow_schemas(name):
             check_field(spec, field, query[key]["schema"], f"{where}?{key}", query=True)
 
 
+# JSON bodies no marshmallow schema loads as a whole: the catalog document (checked by
+# test_catalog_document_is_the_entities_as_created) and bodies that are ignored.
+UNCHECKED_BODIES = {
+    ("catalog", "POST", "/api/catalog/import"),
+    ("queue", "POST", "/api/queue/counters/{counter}/open"),
+    ("queue", "POST", "/api/queue/counters/{counter}/close"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_every_documented_body_is_checked_against_its_schema(name):
+    spec = load(name)
+    for method, path in documented_routes(spec):
+        op = operation(spec, method, path)
+        if "application/json" in deref(spec, op.get("requestBody", {})).get("content", {}):
+            assert (method, path) in BODIES[name] or (name, method, path) in UNCHECKED_BODIES, \
+                f"{method} {path}"
+
+
 @pytest.mark.parametrize("name", sorted(SERVICES))
 def test_every_documented_query_is_checked_against_its_schema(name):
     spec = load(name)
@@ -403,9 +442,460 @@ def test_examples_match_their_schemas(name):
         assert not errors, f"{name} {where}: {errors}"
 
 
-# -- reporting: what the service answers for a scripted day ---------------------------------
+# -- credentials -----------------------------------------------------------------------------
 
 ADMIN = "rahasia-admin"
+AUTH_SECRET = "rahasia-penandatangan-token-uji"
+VIEWER_KEY = "ak_0123456789ab_" + "k" * 32  # the catalog knows it (fakes below)
+VIEWER = {"subject": "api_key:0123456789ab", "role": "report_viewer", "agency": None}
+
+
+def token(role, **claims):
+    return auth.issue_token(AUTH_SECRET, f"account:{role}", role, 3600, **claims)
+
+
+def credential(who):
+    """The bearer credential of ``who``: a role's name, "admin" (the ``ADMIN_TOKEN``),
+    "viewer" (an API key), "expired", "bad_key", None (none) or a credential itself."""
+    known = {
+        "admin": lambda: ADMIN,
+        "admin_account": lambda: token("admin"),
+        "agency_admin": lambda: token("agency_admin", agency="DISDUKCAPIL"),
+        "imigrasi_admin": lambda: token("agency_admin", agency="IMIGRASI"),
+        "operator": lambda: token("operator", agency="DISDUKCAPIL", counters=["BWI-L01"]),
+        "kiosk": lambda: token("kiosk", site="BWI"),
+        "display": lambda: token("display", site="BWI"),
+        "viewer": lambda: VIEWER_KEY,
+        "bad_key": lambda: "ak_0123456789ab_" + "x" * 32,
+        "expired": lambda: auth.issue_token(AUTH_SECRET, "account:budi", "admin", 60, now=1),
+    }
+    return known[who]() if who in known else who
+
+
+def route_of(name, path):
+    """The documented path of a concrete one."""
+    for documented in load(name)["paths"]:
+        pattern = "".join("[^/]+" if part.startswith("{") else re.escape(part)
+                          for part in re.split(r"(\{\w+\})", documented))
+        if re.fullmatch(pattern, path):
+            return documented
+    raise AssertionError(f"{path} is not documented")
+
+
+def http_call(service_class, service, method, path, query="", who=None, body=None,
+              headers=None):
+    """``(status, headers, body)`` of the handler nameko routes ``method path`` to, the
+    body parsed when JSON; the result itself when the handler answers no Response."""
+    headers = dict(headers or {})
+    if who:
+        headers["Authorization"] = f"Bearer {credential(who)}"
+    options = {"data": body} if isinstance(body, str) else {"json": body} if body else {}
+    request = Request(EnvironBuilder(path=path, method=method, query_string=query,
+                                     headers=headers, **options).get_environ())
+    attribute, values = url_map(service_class).bind("localhost").match(path, method=method)
+    result = getattr(service, attribute)(request, **values)
+    if isinstance(result, tuple):
+        result = json_response(result[1], status=result[0])
+    elif isinstance(result, dict | list):
+        result = json_response(result)
+    if not isinstance(result, Response):
+        return None, {}, result
+    if result.mimetype == "text/event-stream":
+        return result.status_code, result.headers, result
+    text = result.get_data(as_text=True)
+    content = json.loads(text) if result.mimetype == "application/json" else text
+    return result.status_code, result.headers, content
+
+
+# -- catalog: people, devices and keys ---------------------------------------------------------
+
+PASSWORD = "kata-sandi-rahasia"
+SEED_ACCOUNTS = [
+    {"username": "rina.disdukcapil", "role": "agency_admin", "agency": "DISDUKCAPIL",
+     "name": "Rina Wulandari"},
+    {"username": "siti.duk", "role": "operator", "agency": "DISDUKCAPIL",
+     "counters": ["BWI-L01", "BWI-L02"], "name": "Siti Rahmawati"},
+    {"username": "andi.imigrasi", "role": "operator", "agency": "IMIGRASI",
+     "counters": ["BWI-L26"]},
+]
+PEOPLE_TAGS = {"accounts", "devices and keys", "audit"}
+PEOPLE_AGENCIES = ("DISDUKCAPIL", "IMIGRASI")
+
+
+@functools.cache
+def sample_catalog():
+    """The documents of the sample catalog (Banyuwangi) of Disdukcapil and Imigrasi,
+    loaded once."""
+    repository = CatalogRepository(mongomock.MongoClient(tz_aware=True).catalog)
+    commands.load_sample(repository)
+    return {kind: [doc for doc in repository.db[kind].find()
+                   if kind == "sites" or doc.get("agency", doc["_id"]) in PEOPLE_AGENCIES]
+            for kind in KINDS}
+
+
+
+def catalog_worker(config):
+    db = mongomock.MongoClient(tz_aware=True).catalog
+    for kind, documents in sample_catalog().items():
+        db[kind].insert_many(copy.deepcopy(documents))
+    return worker_factory(CatalogService, repository=CatalogRepository(db), outbox=FakeOutbox(),
+                          config=config)
+
+
+@pytest.fixture
+def quick_hashes(monkeypatch):
+    """scrypt with a small cost (each hash names its parameters, so checks still hold)."""
+    monkeypatch.setitem(auth.SCRYPT, "n", 2 ** 4)
+
+
+@pytest.fixture
+def catalog(quick_hashes):
+    """The catalog's worker over mongomock with the sample catalog, Disdukcapil's agency
+    admin and two operators (Disdukcapil's and Imigrasi's), created by the admin."""
+    service = catalog_worker({"ADMIN_TOKEN": ADMIN, "AUTH_SECRET": AUTH_SECRET})
+    for account in SEED_ACCOUNTS:
+        status, _, body = http_call(CatalogService, service, "POST", "/api/catalog/accounts",
+                                    who="admin", body={**account, "password": PASSWORD})
+        assert status == 201, body
+    return service
+
+
+def new_account(username, role="operator", agency="DISDUKCAPIL", counters=("BWI-L03",)):
+    return {"username": username, "password": PASSWORD, "role": role, "agency": agency,
+            "counters": list(counters), "name": "Dewi Lestari"}
+
+
+KIOSK = {"kind": "kiosk", "site": "BWI", "name": "Anjungan lobi utara"}
+# (method, path, who, body, expected status); who as in credential()
+CATALOG_CALLS = [
+    ("POST", "/api/catalog/auth/login", None, {"username": "siti.duk", "password": PASSWORD}, 200),
+    ("POST", "/api/catalog/auth/login", None, {"username": "siti.duk", "password": "bukan-ini"},
+     401),
+    ("POST", "/api/catalog/auth/login", None, {"username": "nobody", "password": PASSWORD}, 401),
+    ("POST", "/api/catalog/auth/login", None, {"username": "", "extra": 1}, 400),
+    ("POST", "/api/catalog/accounts", "admin", new_account("dewi.duk"), 201),
+    ("POST", "/api/catalog/accounts", "admin_account",
+     new_account("budi.admin", role="admin", agency=None, counters=()), 201),
+    ("POST", "/api/catalog/accounts", "agency_admin", new_account("dewi.duk"), 201),
+    ("POST", "/api/catalog/accounts", "agency_admin",
+     new_account("yuni.imigrasi", agency="IMIGRASI", counters=["BWI-L27"]), 403),
+    ("POST", "/api/catalog/accounts", "agency_admin",
+     new_account("boss.duk", role="agency_admin", counters=()), 403),
+    ("POST", "/api/catalog/accounts", "operator", new_account("dewi.duk"), 403),
+    ("POST", "/api/catalog/accounts", "kiosk", new_account("dewi.duk"), 403),
+    ("POST", "/api/catalog/accounts", None, new_account("dewi.duk"), 401),
+    ("POST", "/api/catalog/accounts", "admin",
+     {"username": "X", "password": "pendek", "role": "kiosk", "extra": 1}, 400),
+    ("POST", "/api/catalog/accounts", "admin", new_account("dewi.duk", counters=()), 400),
+    ("POST", "/api/catalog/accounts", "admin",
+     new_account("dewi.duk", counters=["BWI-L03", "BWI-L26"]), 400),
+    ("POST", "/api/catalog/accounts", "admin", new_account("dewi.duk", agency="NOPE"), 404),
+    ("POST", "/api/catalog/accounts", "admin", new_account("siti.duk"), 409),
+    ("POST", "/api/catalog/accounts", "admin", "[]", 400),
+    ("GET", "/api/catalog/accounts", "admin", None, 200),
+    ("GET", "/api/catalog/accounts", "agency_admin", None, 200),
+    ("GET", "/api/catalog/accounts", "kiosk", None, 403),
+    ("GET", "/api/catalog/accounts", "expired", None, 401),
+    ("POST", "/api/catalog/accounts/siti.duk/deactivate", "agency_admin", None, 200),
+    ("POST", "/api/catalog/accounts/andi.imigrasi/deactivate", "agency_admin", None, 403),
+    ("POST", "/api/catalog/accounts/rina.disdukcapil/deactivate", "agency_admin", None, 403),
+    ("POST", "/api/catalog/accounts/nobody/deactivate", "admin", None, 404),
+    ("POST", "/api/catalog/accounts/andi.imigrasi/activate", "admin", None, 200),
+    ("POST", "/api/catalog/accounts/siti.duk/activate", "operator", None, 403),
+    ("POST", "/api/catalog/accounts/siti.duk/activate", None, None, 401),
+    ("POST", "/api/catalog/devices", "admin", KIOSK, 201),
+    ("POST", "/api/catalog/devices", "admin_account", {**KIOSK, "kind": "display"}, 201),
+    ("POST", "/api/catalog/devices", "admin", {"kind": "printer", "site": "bwi", "name": ""}, 400),
+    ("POST", "/api/catalog/devices", "admin", {**KIOSK, "site": "XYZ"}, 404),
+    ("POST", "/api/catalog/devices", "agency_admin", KIOSK, 403),
+    ("POST", "/api/catalog/devices", None, KIOSK, 401),
+    ("POST", "/api/catalog/api-keys", "admin", {"name": "Grafana Diskominfo"}, 201),
+    ("POST", "/api/catalog/api-keys", "admin", {"name": "Grafana", "agency": "DISDUKCAPIL"}, 201),
+    ("POST", "/api/catalog/api-keys", "admin", {"name": "", "agency": "x", "role": "admin"}, 400),
+    ("POST", "/api/catalog/api-keys", "agency_admin", {"name": "Grafana"}, 403),
+    ("POST", "/api/catalog/api-keys", "viewer", {"name": "Grafana"}, 401),
+    ("GET", "/api/catalog/audit", "admin", None, 200),
+    ("GET", "/api/catalog/audit", "agency_admin", None, 403),
+    ("GET", "/api/catalog/audit", None, None, 401),
+]
+
+
+def check_answer(spec, method, route, status, headers, answer, where):
+    """``answer`` is valid against the documented response of ``status``: exactly the
+    documented fields when a success, no undocumented one when an error."""
+    response = deref(spec, operation(spec, method, route)["responses"][str(status)])
+    media = {key: value for key, value in response["content"].items()
+             if headers["Content-Type"].split(";")[0] == key}
+    assert len(media) == 1, f"{where}: {headers['Content-Type']} is not documented"
+    (key, content), = media.items()
+    if key == "application/json":
+        check_valid(spec, content["schema"], answer, where)
+        check_exact(spec, content["schema"], answer, where, subset=status >= 400)
+
+
+def test_catalog_calls_cover_the_people_devices_and_keys():
+    spec = load("catalog")
+    people = {(method.upper(), path) for path, item in spec["paths"].items()
+              for method, op in item.items() if method in METHODS and PEOPLE_TAGS & set(op["tags"])}
+    assert {(method, route_of("catalog", path)) for method, path, *_ in CATALOG_CALLS} == people
+    implemented = {(method, path) for (method, path), handler
+                   in http_handlers(CatalogService).items()
+                   if handler in {"http_login", "http_create_account", "http_accounts",
+                                  "http_account_active", "http_create_device",
+                                  "http_create_api_key", "http_audit"}}
+    assert implemented == people
+
+
+@pytest.mark.parametrize("method, path, who, body, status", CATALOG_CALLS)
+def test_catalog_people_answers_are_the_documented_ones(catalog, method, path, who, body, status):
+    spec = load("catalog")
+    where = f"{method} {path} ({who}) {body}"
+    got, headers, answer = http_call(CatalogService, catalog, method, path, who=who, body=body)
+    assert got == status, f"{where}: {answer}"
+    check_answer(spec, method, route_of("catalog", path), status, headers, answer, where)
+    assert PASSWORD not in json.dumps(answer), f"{where}: a password is answered"
+
+
+def test_catalog_credentials_are_the_documented_ones(catalog):
+    """Tokens are ``v1.<claims>.<signature>`` under AUTH_SECRET, expiring as documented;
+    the API key is what reporting is told to accept; nothing secret is stored or logged."""
+    call = functools.partial(http_call, CatalogService, catalog)
+    _, _, login = call("POST", "/api/catalog/auth/login",
+                       body={"username": "siti.duk", "password": PASSWORD})
+    claims = auth.verify(login["token"], AUTH_SECRET)
+    assert (claims["sub"], claims["role"], claims["agency"], claims["counters"]) == \
+        ("account:siti.duk", "operator", "DISDUKCAPIL", ["BWI-L01", "BWI-L02"])
+    assert claims["exp"] - claims["iat"] == login["expires_in"] == 12 * 3600
+    _, _, device = call("POST", "/api/catalog/devices", who="admin", body=KIOSK)
+    claims = auth.verify(device["token"], AUTH_SECRET)
+    assert (claims["sub"], claims["role"], claims["site"]) == \
+        (f"device:{device['device_id']}", "kiosk", "BWI")
+    assert claims["exp"] - claims["iat"] == device["expires_in"] == 365 * 86400
+    _, _, key = call("POST", "/api/catalog/api-keys", who="admin",
+                     body={"name": "Grafana", "agency": "DISDUKCAPIL"})
+    assert catalog.verify_api_key(key["key"]) == {
+        "subject": f"api_key:{key['key_id']}", "role": "report_viewer", "agency": "DISDUKCAPIL"}
+    assert catalog.verify_api_key(key["key"][:-1] + "x") is None
+    # the login token works at once where its role may act, and a deactivated account
+    # cannot log in again while the token it holds stays valid until it expires
+    assert call("GET", "/api/catalog/accounts", who=login["token"])[0] == 403
+    call("POST", "/api/catalog/accounts/siti.duk/deactivate", who="admin")
+    again = call("POST", "/api/catalog/auth/login",
+                 body={"username": "siti.duk", "password": PASSWORD})
+    assert again[0] == 401
+    assert auth.verify(login["token"], AUTH_SECRET)["sub"] == "account:siti.duk"
+    db = catalog.repository.db
+    stored = json.dumps([*db.accounts.find(), *db.api_keys.find(), *db.devices.find(),
+                         *db.audit.find({}, {"_id": 0})], default=str)
+    for secret in (PASSWORD, login["token"], device["token"], key["key"].split("_", 2)[2]):
+        assert secret not in stored
+    _, _, audit_log = call("GET", "/api/catalog/audit", who="admin")
+    logged = {(entry["action"], entry["target"]["code"]) for entry in audit_log["items"]}
+    assert {("account_created", "siti.duk"), ("device_created", device["device_id"]),
+            ("api_key_created", key["key_id"]), ("account_deactivated", "siti.duk")} <= logged
+
+
+def test_catalog_without_auth_secret_issues_no_token(quick_hashes):
+    spec = load("catalog")
+    service = catalog_worker({"ADMIN_TOKEN": ADMIN})
+    call = functools.partial(http_call, CatalogService, service)
+    assert call("POST", "/api/catalog/accounts", who="admin",
+                body=new_account("dewi.duk"))[0] == 201
+    for method, path, body in [("POST", "/api/catalog/auth/login",
+                                {"username": "dewi.duk", "password": PASSWORD}),
+                               ("POST", "/api/catalog/devices", KIOSK)]:
+        status, headers, answer = call(method, path, who="admin", body=body)
+        assert status == 409, answer
+        check_answer(spec, method, path, status, headers, answer, path)
+    assert call("GET", "/api/catalog/audit", who=token("admin"))[0] == 401  # only ADMIN_TOKEN
+
+
+# -- security: each operation's `security` is what the code lets through --------------------
+
+SCHEMES = {  # security scheme -> who holds such a credential (as in credential())
+    "adminToken": "admin", "adminAccount": "admin_account",
+    "agencyAdminAccount": "agency_admin", "operatorAccount": "operator",
+    "kioskDevice": "kiosk", "displayDevice": "display", "reportViewerKey": "viewer",
+}
+UNPROBED = {"ticketSecret"}  # a ticket's secret: the queue's own tests
+LOGIN_FAILED = "Nama pengguna atau kata sandi salah."  # the login's answer, not a check
+
+
+def probe_worker(name):
+    """The service's worker with every dependency a mock, but its credentials set."""
+    config = {"ADMIN_TOKEN": ADMIN, "AUTH_SECRET": AUTH_SECRET, "ALLOW_PUBLIC_ISSUING": "true"}
+    if name == "reporting":
+        return worker_factory(ReportingService, config=config, catalog_rpc=FakeCatalogRpc(),
+                              catalog_cache=FakeCatalogCache())
+    return worker_factory(SERVICES[name], config=config)
+
+
+def first_example(spec, node):
+    node = deref(spec, node)
+    if "example" in node:
+        return node["example"]
+    return next((deref(spec, e)["value"] for e in (node.get("examples") or {}).values()), None)
+
+
+def concrete(spec, method, path):
+    """``path`` with each path parameter its documented example."""
+    item = spec["paths"][path]
+    values = {}
+    for parameter in (*item.get("parameters", ()), *item[method].get("parameters", ())):
+        parameter = deref(spec, parameter)
+        if parameter["in"] == "path":
+            values[parameter["name"]] = str(parameter.get("example", "x"))
+    return path.format(**values)
+
+
+def routed(name, method, path):
+    """Whether nameko's werkzeug routes ``method path`` (its example) to a handler."""
+    try:
+        url_map(SERVICES[name]).bind("localhost").match(
+            concrete(load(name), method, path), method=method.upper())
+    except NotFound:
+        return False
+    return True
+
+
+# Documented routes werkzeug does not route (remove one once it is fixed):
+KNOWN_UNROUTED = {
+    # werkzeug reads <any(recall,start,complete,no-show):action> as (..., "show"): the
+    # route is /show (then a 400), no-show is a 404. Quoting 'no-show' in the rule fixes it.
+    ("queue", "POST", "/api/queue/tickets/{ticket_id}/no-show"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_every_documented_route_is_routed(name):
+    unrouted = {(name, method.lower(), path) for method, path in documented_routes(load(name))
+                if not routed(name, method.lower(), path)}
+    assert unrouted == {(n, m.lower(), p) for n, m, p in KNOWN_UNROUTED if n == name}
+
+
+def probe(name, service, method, path, who):
+    """``(let through, status)`` of ``method path`` with ``who``'s credential, its path
+    parameters and body the documented examples: let through unless refused for the
+    credential (401) or its role (403 naming the role); status None when the handler
+    got past the checks into the mocked dependencies."""
+    spec = load(name)
+    op = spec["paths"][path][method]
+    body = None
+    if "requestBody" in op:
+        content = deref(spec, op["requestBody"])["content"].get("application/json")
+        body = first_example(spec, content) if content else None
+    try:
+        with patch("services.reporting.service.peek_dead_letters", return_value=[]), \
+                patch("services.reporting.service.replay_dead_letters", return_value=0):
+            status, _, answer = http_call(SERVICES[name], service, method.upper(),
+                                          concrete(spec, method, path), who=who, body=body)
+    except Exception:  # noqa: BLE001  (past the checks, the mocks answer nonsense)
+        return True, None
+    refused = (status == 401 and answer.get("message") != LOGIN_FAILED) or \
+        (status == 403 and "role" in answer)
+    return not refused, status
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_security_is_what_the_code_lets_through(name, quick_hashes):
+    """For every operation, the credentials the code accepts are exactly the schemes its
+    `security` names (`{}`: no credential), and its 401 and 403 are documented."""
+    spec = load(name)
+    service = probe_worker(name)
+    for path, item in spec["paths"].items():
+        for method, op in ((m, o) for m, o in item.items() if m in METHODS):
+            where = f"{method.upper()} {path}"
+            if not routed(name, method, path):
+                continue  # test_every_documented_route_is_routed
+            results = {who: probe(name, service, method, path, who)
+                       for who in (*SCHEMES.values(), None, "expired")}
+            through = {scheme for scheme, who in SCHEMES.items() if results[who][0]}
+            through |= {"anonymous"} if results[None][0] else set()
+            documented = op.get("security", spec.get("security"))
+            if documented is None:  # public: no credential needed, none looked at
+                assert through == set(SCHEMES) | {"anonymous"}, where
+                assert results["expired"][0], where
+            else:
+                assert all(len(requirement) <= 1 for requirement in documented), where
+                named = {scheme for requirement in documented for scheme in requirement}
+                anonymous = {"anonymous"} if {} in documented else set()
+                assert through == named - UNPROBED | anonymous, where
+                assert not results["expired"][0], f"{where}: an expired token is let through"
+            statuses = {status for _, status in results.values()}
+            refused_401 = any(status == 401 and not ok for ok, status in results.values())
+            assert not refused_401 or "401" in op["responses"], f"{where}: 401 undocumented"
+            assert ("403" in op["responses"]) == (403 in statuses), f"{where}: 403"
+
+
+def test_anonymous_issuing_follows_allow_public_issuing():
+    spec = load("queue")
+    service = worker_factory(QueueService, config={"ADMIN_TOKEN": ADMIN, "AUTH_SECRET": AUTH_SECRET,
+                                                   "ALLOW_PUBLIC_ISSUING": "false"})
+    status, headers, answer = http_call(QueueService, service, "POST", "/api/queue/tickets",
+                                        body={"service": "DISDUKCAPIL-KTP-EL"})
+    assert status == 401
+    check_answer(spec, "POST", "/api/queue/tickets", status, headers, answer, "closed issuing")
+    documented = operation(spec, "POST", "/api/queue/tickets")["responses"]["401"]["content"]
+    assert answer in [e["value"] for e in documented["application/json"]["examples"].values()]
+    described = flat(spec["info"]["description"])
+    assert "`ALLOW_PUBLIC_ISSUING`" in described and "`channel` is always `web`" in described
+
+
+def test_every_document_declares_the_same_security_schemes():
+    schemes = {name: load(name)["components"]["securitySchemes"] for name in SERVICES}
+    assert all(declared == schemes["catalog"] for declared in schemes.values())
+    assert set(schemes["catalog"]) == set(SCHEMES) | UNPROBED
+    described = flat(" ".join(s["description"] for s in schemes["catalog"].values()))
+    for role in auth.ROLES:
+        assert f"`{role}`" in described, role
+    for words in ("`v1.<claims>.<signature>`", "HMAC-SHA256", "`AUTH_SECRET`", "`exp`",
+                  "`AUTH_TOKEN_HOURS`", "`DEVICE_TOKEN_DAYS`", "ak_<key_id>_<secret>"):
+        assert words in described, words
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_no_document_speaks_of_the_old_credentials(name):
+    text = (DOCS / f"{name}.yaml").read_text(encoding="utf-8")
+    for words in ("STAFF_TOKEN", "staffToken", "accountToken", "without authentication",
+                  "token admin", "token staff"):
+        assert words not in text, words
+
+
+def refusal_messages():
+    """A pattern of every message the services refuse with (``Unauthorized(...)`` and
+    ``Forbidden(...)`` in their source; what an f-string fills in matches anything)."""
+    patterns = []
+    for source in (DOCS.parents[1] / "services").rglob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) in \
+                    ("Unauthorized", "Forbidden") and node.args:
+                text = node.args[0]
+                parts = text.values if isinstance(text, ast.JoinedStr) else [text]
+                patterns.append("".join(re.escape(p.value) if isinstance(p, ast.Constant)
+                                        else ".+" for p in parts))
+    return patterns
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_documented_refusals_are_the_code_s(name):
+    spec = load(name)
+    patterns = refusal_messages()
+    found = [(where, example) for where, _, example in media_examples(spec, {
+        "paths": spec["paths"], "components": {k: v for k, v in spec["components"].items()
+                                               if k != "schemas"}})
+             if isinstance(example, dict) and example.get("error") in ("unauthorized",
+                                                                       "forbidden")]
+    assert len(found) > 3
+    for where, example in found:
+        assert any(re.fullmatch(p, example["message"]) for p in patterns), \
+            f"{name} {where}: {example['message']!r} is not a message of the code"
+        if "role" in example:
+            assert example["role"] in auth.ROLES
+            assert example["message"].startswith(f"Peran {example['role']} "), where
+
+
+# -- reporting: what the service answers for a scripted day ---------------------------------
+
 DAY = "2026-11-23"  # a Monday; Banyuwangi is UTC+7
 NAMES = {
     ("agencies", "DISDUKCAPIL"): "Dinas Kependudukan dan Pencatatan Sipil",
@@ -480,10 +970,24 @@ def scripted_day():
 
 
 class FakeCatalogCache:
-    """The catalog as the cache answers it: Banyuwangi's time zone and the names."""
+    """The catalog as the cache answers it: Banyuwangi's time zone and the names; API
+    keys are asked of the catalog (``catalog_rpc.verify_api_key``)."""
 
     def get(self, key, load):
+        if key[0] == "api_key":
+            return load()
         return {"timezone": "Asia/Jakarta"} if key[0] == "site" else NAMES
+
+
+class FakeCatalogRpc:
+    """The catalog's ``verify_api_key``: it knows ``VIEWER_KEY`` only."""
+
+    def __init__(self):
+        self.asked = []
+
+    def verify_api_key(self, key):
+        self.asked.append(key)
+        return dict(VIEWER) if key == VIEWER_KEY else None
 
 
 class FakeOutbox:
@@ -499,8 +1003,8 @@ def reporting():
     """The reporting service's worker over mongomock, having ingested the scripted day."""
     service = worker_factory(
         ReportingService, repository=ReportingRepository(mongomock.MongoClient().reporting),
-        outbox=FakeOutbox(), catalog_rpc=None, catalog_cache=FakeCatalogCache(),
-        config={"ADMIN_TOKEN": ADMIN})
+        outbox=FakeOutbox(), catalog_rpc=FakeCatalogRpc(), catalog_cache=FakeCatalogCache(),
+        config={"ADMIN_TOKEN": ADMIN, "AUTH_SECRET": AUTH_SECRET})
     for event in scripted_day():
         service.ingest(json.loads(json.dumps(event)))
     return service
@@ -514,46 +1018,61 @@ DEAD_LETTER = {
               "datacontenttype": "application/json", "site": "BWI", "agency": "DISDUKCAPIL",
               "data": {"site": "BWI"}},
 }
-# (method, path, query, with the admin token, expected status, example name or None)
+# (method, path, query, who, expected status, example name or None); who as in credential()
 REPORTING_CALLS = [
-    ("GET", "/health", "", False, 200, None),
-    ("GET", "/api/reporting/daily", f"date={DAY}", False, 200, "morning"),
-    ("GET", "/api/reporting/daily", "site=BWI&date=2026-11-24", False, 200, "empty"),
-    ("GET", "/api/reporting/daily", "date=23-11-2026&day=2026-11-23", False, 400, None),
-    ("GET", "/api/reporting/daily.csv", f"date={DAY}", False, 200, "csv"),
-    ("GET", "/api/reporting/breakdown", f"site=BWI&date={DAY}", False, 200, "morning"),
-    ("GET", "/api/reporting/breakdown", "date=2026-11-24", False, 200, "empty"),
-    ("GET", "/api/reporting/breakdown", "site=bwi", False, 400, None),
-    ("GET", "/api/reporting/ikm", "from=2026-11-01&to=2026-11-30", False, 200, "november"),
-    ("GET", "/api/reporting/ikm", "site=BWI&from=2026-12-01&to=2026-12-31", False, 200, "none"),
-    ("GET", "/api/reporting/ikm", "from=2026-11-30&to=2026-11-01", False, 400, None),
-    ("GET", "/api/reporting/ikm", "to=2026-11-30", False, 400, None),
-    ("GET", "/api/reporting/ikm.csv", "from=2026-11-01&to=2026-11-30", False, 200, "csv"),
-    ("GET", "/metrics", "", False, 200, "metrics"),
-    ("POST", "/api/reporting/replay", "", False, 401, None),
-    ("POST", "/api/reporting/replay", "", True, 200, "replay"),
-    ("GET", "/api/reporting/dead-letters", "limit=20", True, 200, None),
-    ("GET", "/api/reporting/dead-letters", "limit=0", True, 400, None),
-    ("GET", "/api/reporting/dead-letters", "", False, 401, None),
-    ("POST", "/api/reporting/dead-letters/replay", "limit=50", True, 200, None),
+    ("GET", "/health", "", None, 200, None),
+    ("GET", "/api/reporting/daily", f"date={DAY}", "viewer", 200, "morning"),
+    ("GET", "/api/reporting/daily", "site=BWI&date=2026-11-24", "agency_admin", 200, "empty"),
+    ("GET", "/api/reporting/daily", "date=23-11-2026&day=2026-11-23", "viewer", 400, None),
+    ("GET", "/api/reporting/daily", f"date={DAY}", None, 401, None),
+    ("GET", "/api/reporting/daily", f"date={DAY}", "bad_key", 401, None),
+    ("GET", "/api/reporting/daily", f"date={DAY}", "expired", 401, None),
+    ("GET", "/api/reporting/daily", f"date={DAY}", "operator", 403, None),
+    ("GET", "/api/reporting/daily.csv", f"date={DAY}", "viewer", 200, "csv"),
+    ("GET", "/api/reporting/daily.csv", f"date={DAY}", None, 401, None),
+    ("GET", "/api/reporting/daily.csv", f"date={DAY}", "kiosk", 403, None),
+    ("GET", "/api/reporting/breakdown", f"site=BWI&date={DAY}", "admin_account", 200, "morning"),
+    ("GET", "/api/reporting/breakdown", "date=2026-11-24", "viewer", 200, "empty"),
+    ("GET", "/api/reporting/breakdown", "site=bwi", "viewer", 400, None),
+    ("GET", "/api/reporting/breakdown", "site=bwi", None, 401, None),
+    ("GET", "/api/reporting/breakdown", "", "display", 403, None),
+    ("GET", "/api/reporting/ikm", "from=2026-11-01&to=2026-11-30", "viewer", 200, "november"),
+    ("GET", "/api/reporting/ikm", "site=BWI&from=2026-12-01&to=2026-12-31", "admin", 200,
+     "none"),
+    ("GET", "/api/reporting/ikm", "from=2026-11-30&to=2026-11-01", "viewer", 400, None),
+    ("GET", "/api/reporting/ikm", "to=2026-11-30", "viewer", 400, None),
+    ("GET", "/api/reporting/ikm", "to=2026-11-30", None, 401, None),
+    ("GET", "/api/reporting/ikm", "to=2026-11-30", "operator", 403, None),
+    ("GET", "/api/reporting/ikm.csv", "from=2026-11-01&to=2026-11-30", "viewer", 200, "csv"),
+    ("GET", "/api/reporting/ikm.csv", "from=2026-11-01&to=2026-11-30", None, 401, None),
+    ("GET", "/api/reporting/ikm.csv", "from=2026-11-01&to=2026-11-30", "operator", 403, None),
+    ("GET", "/metrics", "", "viewer", 200, "metrics"),
+    ("GET", "/metrics", "", None, 401, None),
+    ("GET", "/metrics", "", "kiosk", 403, None),
+    ("GET", "/dashboard/BWI", "", None, 200, None),
+    ("GET", "/dashboard/assets/logo.png", "", None, 404, None),
+    ("POST", "/api/reporting/replay", "", None, 401, None),
+    ("POST", "/api/reporting/replay", "", "viewer", 403, None),
+    ("POST", "/api/reporting/replay", "", "agency_admin", 403, None),
+    ("POST", "/api/reporting/replay", "", "admin", 200, "replay"),
+    ("GET", "/api/reporting/dead-letters", "limit=20", "admin", 200, None),
+    ("GET", "/api/reporting/dead-letters", "limit=20", "admin_account", 200, None),
+    ("GET", "/api/reporting/dead-letters", "limit=0", "admin", 400, None),
+    ("GET", "/api/reporting/dead-letters", "", None, 401, None),
+    ("GET", "/api/reporting/dead-letters", "", "viewer", 403, None),
+    ("POST", "/api/reporting/dead-letters/replay", "limit=50", "admin", 200, None),
+    ("POST", "/api/reporting/dead-letters/replay", "limit=50", "expired", 401, None),
+    ("POST", "/api/reporting/dead-letters/replay", "limit=50", "agency_admin", 403, None),
 ]
 
 
-def answer(service, method, path, query="", admin=False):
-    """``(status, content type, body)`` of the handler of ``method path``."""
-    headers = {"Authorization": f"Bearer {ADMIN}"} if admin else {}
-    request = Request(EnvironBuilder(path=path, method=method, query_string=query,
-                                     headers=headers).get_environ())
-    handler = getattr(service, http_handlers(ReportingService)[(method, path)])
+def answer(service, method, path, query="", who="viewer"):
+    """``(status, content type, body)`` of ``method path`` with ``who``'s credential."""
     with patch("services.reporting.service.utcnow", return_value=local("10:00")), \
             patch("services.reporting.service.peek_dead_letters", return_value=[DEAD_LETTER]), \
             patch("services.reporting.service.replay_dead_letters", return_value=1):
-        result = handler(request)
-    if not isinstance(result, Response):
-        return 200, "application/json", result
-    text = result.get_data(as_text=True)
-    content = json.loads(text) if result.mimetype == "application/json" else text
-    return result.status_code, result.headers["Content-Type"], content
+        status, headers, content = http_call(ReportingService, service, method, path, query, who)
+    return status, headers["Content-Type"], content
 
 
 def properties_of(spec, schema):
@@ -602,18 +1121,19 @@ def documented_columns(description):
 
 
 def test_reporting_calls_cover_every_route():
-    assert {(method, path) for method, path, *_ in REPORTING_CALLS} == \
+    assert {(method, route_of("reporting", path)) for method, path, *_ in REPORTING_CALLS} == \
         documented_routes(load("reporting"))
 
 
-@pytest.mark.parametrize("method, path, query, admin, status, example", REPORTING_CALLS)
-def test_reporting_answers_are_the_documented_ones(reporting, method, path, query, admin, status,
+@pytest.mark.parametrize("method, path, query, who, status, example", REPORTING_CALLS)
+def test_reporting_answers_are_the_documented_ones(reporting, method, path, query, who, status,
                                                    example):
     spec = load("reporting")
-    where = f"{method} {path}?{query}"
-    got_status, content_type, body = answer(reporting, method, path, query, admin)
+    where = f"{method} {path}?{query} ({who})"
+    got_status, content_type, body = answer(reporting, method, path, query, who)
     assert got_status == status, f"{where}: {body}"
-    response = deref(spec, operation(spec, method, path)["responses"][str(status)])
+    documented = operation(spec, method, route_of("reporting", path))
+    response = deref(spec, documented["responses"][str(status)])
     media = {key: value for key, value in response["content"].items()
              if content_type == key or content_type.split(";")[0] == key}
     assert len(media) == 1, f"{where}: {content_type} is not documented"
@@ -670,7 +1190,6 @@ def test_reporting_day_closed_event_is_documented(reporting):
 
 # -- notify: what the service answers after a scripted morning -------------------------------
 
-AUTH_SECRET = "rahasia-penandatangan-token-uji"
 AGENCY_SECRET = "Rahasia-Webhook-Disdukcapil-2026"
 HUB = "https://dashboard.diskominfo.banyuwangikab.go.id/hooks/antre"  # answers 503
 SIAK = "https://siak.banyuwangikab.go.id/antre/webhook"  # answers 200
@@ -690,32 +1209,11 @@ class NotifyCatalogCache:
         return {"name": NAMES[("agencies" if kind == "agency" else "services", code)]}
 
 
-def agency_admin_token(agency="DISDUKCAPIL"):
-    return auth.issue_token(AUTH_SECRET, f"admin.{agency.lower()}", "agency_admin", 3600,
-                            agency=agency)
-
-
 def notify_call(service, method, path, query="", who=None, body=None, headers=None):
-    """``(status, headers, body)`` of ``method path``, the body parsed when JSON, the
-    Response itself when a stream; ``who``: None, "admin" or a bearer token."""
-    headers = dict(headers or {})
-    if who:
-        headers["Authorization"] = f"Bearer {ADMIN if who == 'admin' else who}"
-    options = {"data": body} if isinstance(body, str) else {"json": body} if body else {}
-    request = Request(EnvironBuilder(path=path, method=method, query_string=query,
-                                     headers=headers, **options).get_environ())
-    attribute, values = url_map(NotifyService).bind("localhost").match(path, method=method)
+    """``(status, headers, body)`` of ``method path`` at 10:00, the body parsed when JSON,
+    the Response itself when a stream; ``who``: None, "admin" or a bearer token."""
     with patch("services.notify.service.utcnow", return_value=local("10:00")):
-        result = getattr(service, attribute)(request, **values)
-    if isinstance(result, tuple):
-        result = json_response(result[1], status=result[0])
-    elif not isinstance(result, Response):
-        result = json_response(result)
-    if result.mimetype == "text/event-stream":
-        return result.status_code, result.headers, result
-    text = result.get_data(as_text=True)
-    content = json.loads(text) if result.mimetype == "application/json" else text
-    return result.status_code, result.headers, content
+        return http_call(NotifyService, service, method, path, query, who, body, headers)
 
 
 def read_stream(response, chunks=100):
@@ -814,7 +1312,8 @@ NOTIFY_CALLS = [
     ("POST", "/api/notify/webhooks", "", None, {"agency": "*", "url": HUB}, 401),
     ("GET", "/api/notify/webhooks", "", "admin", None, 200),
     ("GET", "/api/notify/webhooks", "agency=IMIGRASI", "agency_admin", None, 200),
-    ("GET", "/api/notify/webhooks", "agency=*", "admin", None, 400),
+    ("GET", "/api/notify/webhooks", "agency=*", "admin", None, 200),
+    ("GET", "/api/notify/webhooks", "agency=disdukcapil", "admin", None, 400),
     ("GET", "/api/notify/webhooks", "", "operator", None, 403),
     ("POST", "/api/notify/webhooks/{hub}/deactivate", "", "admin", None, 200),
     ("POST", "/api/notify/webhooks/{hub}/activate", "", "admin", None, 200),
@@ -838,13 +1337,7 @@ NOTIFY_CALLS = [
 
 
 def notify_route(path):
-    """The documented path of a concrete one."""
-    for documented in load("notify")["paths"]:
-        pattern = "".join("[^/]+" if part.startswith("{") else re.escape(part)
-                          for part in re.split(r"(\{\w+\})", documented))
-        if re.fullmatch(pattern, path):
-            return documented
-    raise AssertionError(f"{path} is not documented")
+    return route_of("notify", path)
 
 
 def test_notify_calls_cover_every_route():
@@ -858,13 +1351,8 @@ def test_notify_answers_are_the_documented_ones(notify, method, path, query, who
     ids = {"siak": notify.siak["webhook_id"], "hub": notify.hub["webhook_id"],
            "dead": notify.dead, "sent": notify.sent}
     path = path.format(**ids)
-    credential = {"agency_admin": agency_admin_token(),
-                  "operator": auth.issue_token(AUTH_SECRET, "budi", "operator", 3600,
-                                               agency="DISDUKCAPIL", counters=["BWI-L01"]),
-                  "expired": auth.issue_token(AUTH_SECRET, "budi", "admin", 60, now=1)}
-    where = f"{method} {path}?{query}"
-    got, headers, answer = notify_call(notify.service, method, path, query,
-                                       credential.get(who, who), body)
+    where = f"{method} {path}?{query} ({who})"
+    got, headers, answer = notify_call(notify.service, method, path, query, who, body)
     assert got == status, f"{where}: {answer}"
     documented = operation(spec, method, notify_route(path))
     response = deref(spec, documented["responses"][str(status)])
