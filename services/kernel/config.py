@@ -45,6 +45,11 @@ def setting(name, config=None):
     return DEFAULTS.get(name)
 
 
+def flag(value):
+    """A yes/no setting: true, 1, yes, on (any case) or a YAML true."""
+    return value is True or str(value).strip().lower() in ("true", "1", "yes", "on")
+
+
 def database_name(service_name, config=None):
     """Each service owns one database, ``<MONGO_DB_PREFIX><service>`` (``antre_catalog``)."""
     return f"{setting('MONGO_DB_PREFIX', config) or 'antre_'}{service_name}"

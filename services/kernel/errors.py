@@ -57,6 +57,14 @@ class Forbidden(AntreError):
 
 
 @deserialize_to_instance
+class Unavailable(AntreError):
+    """Another service this one depends on does not answer (HTTP 503)."""
+
+    status = 503
+    code = "unavailable"
+
+
+@deserialize_to_instance
 class InvalidInput(AntreError):
     """Input that fails validation; ``fields`` maps each field path to its messages."""
 

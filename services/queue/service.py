@@ -18,7 +18,7 @@ from werkzeug.wrappers import Response
 from services.kernel import hours
 from services.kernel.auth import STAFF, authenticate, require, warn_if_open
 from services.kernel.cache import CatalogCache
-from services.kernel.config import setting
+from services.kernel.config import flag, setting
 from services.kernel.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from services.kernel.events import utcnow
 from services.kernel.health import HealthMixin
@@ -252,7 +252,8 @@ class QueueService(HealthMixin):
         state = hours.status(record, utcnow())
         return json_ready({
             "site": {"code": record["code"], "name": record["name"], "open": state.open,
-                     "next_open": state.next_open, "reason": state.reason,
+                     "next_open": state.next_open.isoformat() if state.next_open else None,
+                     "reason": state.reason,
                      "label": state.label},
             "agencies": [{"code": a["code"], "name": a["name"], "kind": a["kind"],
                           "services": sorted(by_agency[a["code"]], key=lambda s: s["name"])}
@@ -278,13 +279,14 @@ class QueueService(HealthMixin):
         principal = authenticate(request, self.config)
         body = schemas.IssueTicketSchema().load(read_json(request))
         if principal is None:
-            if setting("ALLOW_PUBLIC_ISSUING", self.config) not in ("true", "1", True):
+            if not flag(setting("ALLOW_PUBLIC_ISSUING", self.config)):
                 raise Unauthorized("Ambil nomor antrean melalui anjungan (kiosk) MPP.")
             body["channel"] = "web"
         elif principal.role == "kiosk":
             if body["site"] not in (None, principal.site):
                 raise Forbidden(f"Anjungan ini milik MPP {principal.site}.", site=principal.site)
             body["site"] = principal.site
+            body["channel"] = "kiosk"
         elif principal.role != "operator" and not principal.is_admin:
             raise Forbidden(f"Peran {principal.role} tidak boleh mengambil nomor antrean.",
                             role=principal.role)
@@ -323,7 +325,7 @@ class QueueService(HealthMixin):
         body = schemas.FeedbackSchema().load(read_json(request))
         return 201, self.submit_feedback(ticket_id, body["scores"], body["comment"])
 
-    @http("POST", "/api/queue/tickets/<ticket_id>/<any(recall,start,complete,no-show):action>")
+    @http("POST", '/api/queue/tickets/<ticket_id>/<any(recall,start,complete,"no-show"):action>')
     def http_act(self, request, ticket_id, action):
         principal = require(request, self.config, "operator")
         body = schemas.CounterActionSchema().load(read_json(request))

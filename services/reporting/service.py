@@ -21,7 +21,7 @@ from services.kernel.auth import Principal, audit, require, warn_if_open
 from services.kernel.cache import CatalogCache
 from services.kernel.config import setting
 from services.kernel.consumer import event_handler, peek_dead_letters, replay_dead_letters
-from services.kernel.errors import NotFound
+from services.kernel.errors import NotFound, Unavailable
 from services.kernel.events import EnvelopeSchema, Event, utcnow
 from services.kernel.health import HealthMixin
 from services.kernel.http import http, json_ready, query_params
@@ -209,7 +209,11 @@ class ReportingService(HealthMixin):
         digest = hashlib.sha256(key.encode()).hexdigest()
 
         def ask_catalog():
-            found = self.catalog_rpc.verify_api_key(key)
+            try:
+                found = self.catalog_rpc.verify_api_key(key)
+            except Exception:  # the catalog keeps the keys: without it no key can be checked
+                log.warning("cannot check an API key: the catalog does not answer", exc_info=True)
+                raise Unavailable("Kunci API tidak dapat diperiksa sekarang; coba lagi.") from None
             return Principal(found["subject"], found["role"], found.get("agency")) if found else None
 
         return self.catalog_cache.get(("api_key", digest), ask_catalog)

@@ -202,3 +202,18 @@ def test_kiosk_data_pages_and_qr(hall):
     preflight = http.options("/api/queue/tickets")
     assert preflight.status_code == 204
     assert "Authorization" in preflight.headers["Access-Control-Allow-Headers"]
+
+
+def test_no_show_is_reachable_over_http(hall):
+    _, http = hall
+    ticket = http.post("/api/queue/tickets", json={"service": "KTP-EL"}).json()
+    http.post("/api/queue/counters/L01/open", headers=STAFF)
+    http.post("/api/queue/counters/L01/call-next", headers=STAFF)
+    path = f"/api/queue/tickets/{ticket['ticket_id']}"
+    early = http.post(f"{path}/no-show", headers=STAFF, json={"counter": "L01"})
+    assert early.status_code == 409 and early.json()["recalls_needed"] == 2
+    for _ in range(2):
+        http.post(f"{path}/recall", headers=STAFF, json={"counter": "L01"})
+    gone = http.post(f"{path}/no-show", headers=STAFF, json={"counter": "L01"})
+    assert gone.status_code == 200 and gone.json()["status"] == "no_show"
+    assert http.post(f"{path}/show", headers=STAFF, json={"counter": "L01"}).status_code == 404

@@ -759,11 +759,7 @@ def routed(name, method, path):
 
 
 # Documented routes werkzeug does not route (remove one once it is fixed):
-KNOWN_UNROUTED = {
-    # werkzeug reads <any(recall,start,complete,no-show):action> as (..., "show"): the
-    # route is /show (then a 400), no-show is a 404. Quoting 'no-show' in the rule fixes it.
-    ("queue", "POST", "/api/queue/tickets/{ticket_id}/no-show"),
-}
+KNOWN_UNROUTED = set()
 
 
 @pytest.mark.parametrize("name", sorted(SERVICES))
