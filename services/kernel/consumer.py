@@ -107,43 +107,43 @@ class EventConsumer(Consumer):
 event_handler = EventConsumer.decorator
 
 
-def peek_dead_letters(amqp_uri, service_name, limit=100):
-    """The first ``limit`` dead letters, left in their queue: headers and event."""
+def _dead_letters(amqp_uri, service_name, limit):
+    """Up to ``limit`` messages of the service's dead-letter queue, unacked: a message
+    the caller does not ack goes back to the queue, in order, when the connection closes."""
     _, _, dead_name = queue_names(service_name)
-    found = []
     with Connection(amqp_uri) as connection:
         queue = Queue(dead_name, durable=True)(connection.default_channel)
         queue.declare()
         for _ in range(limit):
             message = queue.get(no_ack=False, accept=["application/cloudevents+json", "json"])
             if message is None:
-                break
-            headers = message.headers or {}
-            found.append({"attempts": headers.get(ATTEMPTS_HEADER),
-                          "error": headers.get(ERROR_HEADER),
-                          "routing_key": headers.get(ROUTING_KEY_HEADER),
-                          "event": message.decode()})
-        # Closing without acking returns every message to the queue, in order.
+                return
+            yield message
+
+
+def peek_dead_letters(amqp_uri, service_name, limit=100):
+    """The first ``limit`` dead letters, left in their queue: headers and event."""
+    found = []
+    for message in _dead_letters(amqp_uri, service_name, limit):
+        headers = message.headers or {}
+        found.append({"attempts": headers.get(ATTEMPTS_HEADER),
+                      "error": headers.get(ERROR_HEADER),
+                      "routing_key": headers.get(ROUTING_KEY_HEADER),
+                      "event": message.decode()})
     return found
 
 
 def replay_dead_letters(amqp_uri, service_name, limit=100):
     """Move up to ``limit`` dead letters back to the service's queue; returns how many."""
-    main_name, _, dead_name = queue_names(service_name)
-    moved = 0
+    main_name, _, _ = queue_names(service_name)
     publisher = Publisher(amqp_uri, use_confirms=True)
-    with Connection(amqp_uri) as connection:
-        queue = Queue(dead_name, durable=True)(connection.default_channel)
-        queue.declare()
-        for _ in range(limit):
-            message = queue.get(no_ack=False, accept=["application/cloudevents+json", "json"])
-            if message is None:
-                break
-            headers = {k: v for k, v in (message.headers or {}).items() if k != ATTEMPTS_HEADER}
-            publisher.publish(message.body, exchange="", routing_key=main_name, headers=headers,
-                              content_type=message.content_type,
-                              content_encoding=message.content_encoding,
-                              message_id=message.properties.get("message_id"), delivery_mode=2)
-            message.ack()
-            moved += 1
+    moved = 0
+    for message in _dead_letters(amqp_uri, service_name, limit):
+        headers = {k: v for k, v in (message.headers or {}).items() if k != ATTEMPTS_HEADER}
+        publisher.publish(message.body, exchange="", routing_key=main_name, headers=headers,
+                          content_type=message.content_type,
+                          content_encoding=message.content_encoding,
+                          message_id=message.properties.get("message_id"), delivery_mode=2)
+        message.ack()
+        moved += 1
     return moved
