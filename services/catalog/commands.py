@@ -14,7 +14,7 @@ from marshmallow import ValidationError
 from services.catalog.domain import KINDS, SINGULAR
 from services.catalog.schemas import DocumentHeaderSchema, entity_schema
 from services.kernel.errors import InvalidInput
-from services.kernel.validation import flatten
+from services.kernel.validation import check_document, flatten
 
 SAMPLE = Path(__file__).parent / "sample" / "banyuwangi.yaml"
 
@@ -31,11 +31,16 @@ def parse_document(raw, content_type=""):
             document = json.loads(raw)
         else:
             document = yaml.safe_load(raw)
+    except RecursionError:
+        raise InvalidInput({"_body": ["Dokumen bersarang terlalu dalam."]}) from None
     except (ValueError, yaml.YAMLError) as exc:
         raise InvalidInput({"_body": [f"Dokumen tidak dapat dibaca: {exc}"]}) from None
     if not isinstance(document, dict):
         raise InvalidInput({"_body": ["Dokumen harus berupa pemetaan berisi sites, agencies, "
                                       "services dan counters."]})
+    problem = check_document(document)
+    if problem:
+        raise InvalidInput({"_body": [problem]})
     return document
 
 

@@ -13,6 +13,7 @@
 """
 
 import functools
+import io
 import json
 import logging
 import uuid
@@ -27,7 +28,7 @@ from werkzeug.wrappers import Request, Response
 from services.kernel.config import setting
 from services.kernel.errors import AntreError, InvalidInput
 from services.kernel.events import isoformat
-from services.kernel.validation import flatten
+from services.kernel.validation import check_document, flatten
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +56,13 @@ def json_ready(value):
 
 
 def json_response(body, status=200, headers=None):
+    text = json.dumps(body, ensure_ascii=False, default=_default)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # echoing invalid input: escape it rather than fail
+        text = json.dumps(body, ensure_ascii=True, default=_default)
     return Response(
-        json.dumps(body, ensure_ascii=False, default=_default),
+        text,
         status=status,
         headers=headers,
         mimetype=JSON_MIMETYPE,
@@ -77,11 +83,18 @@ def read_json(request, required=True):
             raise InvalidInput({"_body": ["Body JSON wajib diisi."]})
         return {}
     try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, ValueError) as exc:
+        body = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise InvalidInput({"_body": ["Body harus berupa teks UTF-8."]}) from None
+    except RecursionError:
+        raise InvalidInput({"_body": ["Body bersarang terlalu dalam."]}) from None
+    except ValueError as exc:
         raise InvalidInput({"_body": [f"Body bukan JSON yang valid: {exc}"]}) from None
     if not isinstance(body, dict):
         raise InvalidInput({"_body": ["Body harus berupa objek JSON."]})
+    problem = check_document(body)
+    if problem:
+        raise InvalidInput({"_body": [problem]})
     return body
 
 
@@ -127,12 +140,29 @@ CORS_HEADERS = {
 }
 
 
+def _buffer_chunked_body(environ):
+    """Read a chunked body (no Content-Length) up to the limit and hand it on as an
+    ordinary one; False when it is over the limit. werkzeug 2 would otherwise read it as
+    empty, or without a limit."""
+    if "chunked" not in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+        return True
+    body = environ["wsgi.input"].read(MAX_BODY_BYTES + 1)
+    if len(body) > MAX_BODY_BYTES:
+        return False
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+    del environ["HTTP_TRANSFER_ENCODING"]
+    return True
+
+
 class JsonWsgiApp(WsgiApp):
     def __call__(self, environ, start_response):
         request = Request(environ, shallow=True)
         request.max_content_length = MAX_BODY_BYTES
         if request.method == "OPTIONS":  # a browser's preflight
             response = Response(status=204)
+        elif not _buffer_chunked_body(environ):
+            response = error_response(413, "request_entity_too_large", HTTP_MESSAGES[413])
         else:
             adapter = self.url_map.bind_to_environ(environ)
             try:

@@ -44,6 +44,34 @@ validate.Length.message_all = "Panjang harus antara {min} dan {max}."
 validate.Length.message_equal = "Panjang harus {equal}."
 
 
+MAX_DEPTH = 32  # how deeply a request document may nest
+
+
+def check_document(value, depth=0):
+    """Refuse documents no boundary should accept: nested deeper than MAX_DEPTH, or
+    carrying text that is not valid Unicode (lone surrogates, which JSON escapes can
+    smuggle in). Returns the problem as a message, or None."""
+    if depth > MAX_DEPTH:
+        return f"Dokumen bersarang terlalu dalam (lebih dari {MAX_DEPTH} tingkat)."
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "Dokumen berisi teks Unicode yang tidak valid."
+        return None
+    if isinstance(value, dict):
+        items = [item for pair in value.items() for item in pair]
+    elif isinstance(value, list):
+        items = value
+    else:
+        return None
+    for item in items:
+        problem = check_document(item, depth + 1)
+        if problem:
+            return problem
+    return None
+
+
 # Codes of sites, agencies, services and counters.
 CODE = validate.Regexp(r"^[A-Z0-9][A-Z0-9-]*$", error="Gunakan huruf besar, angka dan '-'.")
 

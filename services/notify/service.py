@@ -226,7 +226,7 @@ class NotifyService(HealthMixin):
         latest = self.repository.recent_announcements(site, 1)
         newest = latest[0]["seq"] if latest else 0
         resume = request.headers.get("Last-Event-ID")
-        if resume is not None and resume.isdigit():
+        if resume is not None and re.fullmatch(r"[0-9]{1,15}", resume):
             after = int(resume)
         elif query["after"] is not None:
             after = query["after"]

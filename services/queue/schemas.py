@@ -84,4 +84,4 @@ class TicketListQuerySchema(StrictSchema):
         ("waiting", "called", "serving", "completed", "no_show", "cancelled", "transferred")))
     day = fields.Date(load_default=None)
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
-    offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=10 ** 9))

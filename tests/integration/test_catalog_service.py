@@ -46,7 +46,7 @@ def test_rpc_reads(rpc, loaded):
     with pytest.raises(InvalidInput) as invalid:
         rpc.import_catalog(document(services=[service(fee=-1)]))
     assert invalid.value.fields == {
-        "services.0.fee": ["Biaya harus 0 (gratis) atau lebih, dalam rupiah."]}
+        "services.0.fee": ["Biaya harus 0 (gratis) sampai 1 triliun rupiah."]}
 
 
 def test_http_lists_search_filters_and_paging(web_session, loaded):
@@ -87,7 +87,7 @@ def test_admin_writes_need_the_token(web_session, loaded, admin_headers):
                                json=service(code="X1", fee=-1, ticket_prefix="A", agency="GHOST"))
     assert invalid.status_code == 400
     assert invalid.json()["fields"] == {
-        "fee": ["Biaya harus 0 (gratis) atau lebih, dalam rupiah."],
+        "fee": ["Biaya harus 0 (gratis) sampai 1 triliun rupiah."],
         "agency": ["Instansi 'GHOST' tidak dikenal."],
         "ticket_prefix": ["Awalan nomor antrean 'A' sudah dipakai layanan 'KTP-EL' di MPP 'BWI'."],
     }

@@ -53,7 +53,7 @@ def test_import_with_three_errors_reports_all_and_changes_nothing(repo):
     with pytest.raises(InvalidInput) as caught:
         commands.import_catalog(repo, bad)
     assert caught.value.fields == {
-        "services.0.fee": ["Biaya harus 0 (gratis) atau lebih, dalam rupiah."],
+        "services.0.fee": ["Biaya harus 0 (gratis) sampai 1 triliun rupiah."],
         "services.1.agency": ["Instansi 'NOPE' tidak dikenal."],
         "services.2.ticket_prefix": [
             "Awalan nomor antrean 'A' sudah dipakai layanan 'KTP-EL' di MPP 'BWI'."],
