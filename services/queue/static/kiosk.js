@@ -600,7 +600,8 @@
         : "Pemberitahuan ke nomor HP sedang tidak tersedia. Pantau antrean dengan kode QR.");
     }
     $("t-link").href = link;
-    setText($("ticket-title"), "Nomor antrean Anda: " + ticket.ticket_number);
+    $("ticket-title").replaceChildren("Nomor antrean Anda: ",
+      el("span", { className: "nowrap", text: ticket.ticket_number }));
     const img = $("t-qr");
     img.hidden = true;
     img.removeAttribute("src");
