@@ -109,3 +109,6 @@ def test_a_ticket_from_kiosk_to_dashboard(hall, pages, screenshot):
     assert dashboard.get_by_test_id("tile-issued").get_attribute("data-value") == "1"
     dashboard.get_by_test_id("chart-hours").wait_for()
     screenshot(dashboard, "dashboard")
+    board_url = f"{notify.base}/display/BWI"
+    for linking in (kiosk, console, dashboard):  # the board is linked from the other pages
+        assert linking.get_by_test_id("display-link").get_attribute("href") == board_url
