@@ -157,3 +157,12 @@ def start_service(container_factory, service_config):
         return container, Http(port)
 
     return start
+
+
+@pytest.fixture
+def cluster(service_config):
+    """RPC to every service of the test's vhost: ``cluster.queue.issue_ticket(...)``."""
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    with ClusterRpcProxy(service_config, timeout=60) as proxy:
+        yield proxy

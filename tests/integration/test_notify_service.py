@@ -11,7 +11,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import eventlet
 import pytest
 import requests
-from nameko.standalone.rpc import ClusterRpcProxy
 
 from services.catalog.service import CatalogService
 from services.notify.service import NotifyService
@@ -23,11 +22,6 @@ STAFF = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 NUMBER = "0812-3456-7890"
 DIGITS = ("81234567890", "3456-7890", "34567890", "3456")
 
-
-@pytest.fixture
-def cluster(service_config):
-    with ClusterRpcProxy(service_config, timeout=30) as proxy:
-        yield proxy
 
 
 @pytest.fixture

@@ -9,19 +9,10 @@ script's own tally.
 
 from collections import Counter
 
-import pytest
-from nameko.standalone.rpc import ClusterRpcProxy
-
 from services.catalog.service import CatalogService
 from services.queue.service import QueueService
 from tests.integration.scenario import DayScript
 from tests.integration.test_queue_service import hall_catalog
-
-
-@pytest.fixture
-def cluster(service_config):
-    with ClusterRpcProxy(service_config, timeout=30) as proxy:
-        yield proxy
 
 
 def test_a_morning_of_240_tickets(start_service, cluster, event_tap):

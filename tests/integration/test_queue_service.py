@@ -3,7 +3,6 @@
 import eventlet
 import pytest
 from nameko.exceptions import IncorrectSignature
-from nameko.standalone.rpc import ClusterRpcProxy
 
 from services.catalog.service import CatalogService
 from services.kernel.errors import InvalidInput, NotFound
@@ -32,11 +31,6 @@ def hall_catalog(counters=4):
         + [counter(code="B01", agency="BPJSKES", services=["BPJS"])],
     )
 
-
-@pytest.fixture
-def cluster(service_config):
-    with ClusterRpcProxy(service_config, timeout=30) as proxy:
-        yield proxy
 
 
 @pytest.fixture

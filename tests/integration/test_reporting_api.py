@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 import eventlet
 import pytest
 import requests
-from nameko.standalone.rpc import ClusterRpcProxy
 
 from services.catalog.service import CatalogService
 from services.kernel.hours import local_day
@@ -21,11 +20,6 @@ from tests.unit.reporting.test_domain import lifecycle, ticket
 PAST_DAY = "2026-11-23"
 SCORES = {f"u{i}": 4 for i in range(1, 10)}
 
-
-@pytest.fixture
-def cluster(service_config):
-    with ClusterRpcProxy(service_config, timeout=30) as proxy:
-        yield proxy
 
 
 @pytest.fixture

@@ -13,9 +13,7 @@ from collections import Counter, defaultdict
 from datetime import datetime
 
 import eventlet
-import pytest
 from kombu import Connection, Producer
-from nameko.standalone.rpc import ClusterRpcProxy
 
 from services.catalog.service import CatalogService
 from services.kernel.events import CONTENT_TYPE
@@ -27,11 +25,6 @@ from tests.integration.test_queue_service import hall_catalog
 
 CATALOG_EVENTS = 1 + 2 + 3 + 5  # hall_catalog(counters=4): site, agencies, services, counters
 
-
-@pytest.fixture
-def cluster(service_config):
-    with ClusterRpcProxy(service_config, timeout=60) as proxy:
-        yield proxy
 
 
 def seconds(later, earlier):

@@ -4,20 +4,12 @@ import json
 import random
 
 import eventlet
-import pytest
 from kombu import Connection, Producer
-from nameko.standalone.rpc import ClusterRpcProxy
 
 from services.kernel.events import CONTENT_TYPE
 from services.kernel.outbox import events_exchange
 from services.reporting.service import ReportingService
 from tests.unit.reporting.test_domain import lifecycle
-
-
-@pytest.fixture
-def cluster(service_config):
-    with ClusterRpcProxy(service_config, timeout=30) as proxy:
-        yield proxy
 
 
 def publish(amqp_uri, envelopes):

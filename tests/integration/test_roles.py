@@ -7,7 +7,6 @@ are audit-logged; secrets are stored as slow hashes.
 """
 
 import pytest
-from nameko.standalone.rpc import ClusterRpcProxy
 
 from services.catalog.service import CatalogService
 from services.notify.service import NotifyService
@@ -22,11 +21,6 @@ ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 def bearer(token):
     return {"Authorization": f"Bearer {token}"}
 
-
-@pytest.fixture
-def cluster(service_config):
-    with ClusterRpcProxy(service_config, timeout=30) as proxy:
-        yield proxy
 
 
 @pytest.fixture
