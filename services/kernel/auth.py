@@ -3,7 +3,8 @@
 Roles:
 
 * ``admin`` (the MPP operator): everything;
-* ``agency_admin``: its own agency's webhooks, operator accounts and reports;
+* ``agency_admin``: its own agency's webhooks and operator accounts; reads the reports
+  (which cover every agency: the MPP's one view);
 * ``operator``: bound to an agency and some of its counters: acts only there;
 * ``kiosk`` and ``display``: devices of one site; a kiosk issues tickets, a display
   shows the hall's calls;
