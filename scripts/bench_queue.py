@@ -230,7 +230,7 @@ class ServiceProcess:
                 if requests.get(f"{self.url}/health", timeout=2).status_code == 200:
                     return
             except requests.RequestException:
-                pass
+                pass  # not listening yet: try again until the deadline, which reports the log
             time.sleep(0.2)
         raise BenchError(f"{self.name}: no healthy GET /health within {timeout:.0f}s:\n{self.log_tail()}")
 
