@@ -8,7 +8,7 @@ SERVICES := catalog queue notify reporting
 
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install test test-unit test-integration lint run seed replay up down clean bench-queue broker-access
+.PHONY: install test test-unit test-integration lint run seed replay up down clean bench-queue broker-access demo
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,9 @@ broker-access: $(BIN)/.installed ## Broker users for the catalog's agencies; new
 
 seed: $(BIN)/.installed ## Load the sample catalog into the running catalog service
 	$(BIN)/python -m services.catalog.cli import services/catalog/sample/banyuwangi.yaml
+
+demo: $(BIN)/.installed ## Every service, the sample catalog and a simulated MPP day (~2-3 min); Ctrl-C stops all
+	$(BIN)/python scripts/demo.py $(DEMO_ARGS)
 
 bench-queue: $(BIN)/.installed ## Queue throughput and latency against a raw kombu round trip
 	$(BIN)/python scripts/bench_queue.py $(BENCH_ARGS)
