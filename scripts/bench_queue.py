@@ -485,6 +485,30 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+def clean_up(processes, stop_grace, vhost, mongo_url, mongo_prefix, log_dir, keep_logs, say):
+    """Stop the services (SIGTERM, then SIGKILL after ``stop_grace``), delete the vhost
+    (None: it was never made) and the databases, and keep or remove the logs. Problems
+    are reported through ``say``: cleaning up must not hide the run's result."""
+    for process in processes:
+        process.terminate()
+    deadline = time.monotonic() + stop_grace
+    for process in processes:
+        process.wait_or_kill(deadline)
+    if vhost is not None:
+        try:
+            vhost.delete()
+        except (BenchError, requests.RequestException) as exc:
+            say(f"could not delete vhost {vhost.name}: {exc}")
+    try:
+        drop_mongo_databases(mongo_url, mongo_prefix)
+    except Exception as exc:  # reported, not raised: the run's own result comes first
+        say(f"could not drop databases {mongo_prefix}*: {exc}")
+    if keep_logs:
+        say(f"services' logs kept in {log_dir}")
+    else:
+        shutil.rmtree(log_dir, ignore_errors=True)
+
+
 def main(argv=None):
     args = parse_args(argv)
     # SIGTERM (e.g. from make or CI) unwinds like Ctrl-C, so the finally below still runs.
@@ -565,24 +589,9 @@ def main(argv=None):
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # finish cleaning up
         if work is not None:
             work.stop.set()  # after Ctrl-C the threads are still sending requests
-        for process in processes:
-            process.terminate()
-        deadline = time.monotonic() + args.stop_grace
-        for process in processes:
-            process.wait_or_kill(deadline)
-        if vhost_created:
-            try:
-                vhost.delete()
-            except (BenchError, requests.RequestException) as exc:
-                print(f"bench-queue: could not delete vhost {vhost.name}: {exc}", file=sys.stderr)
-        try:
-            drop_mongo_databases(mongo_url, mongo_prefix)
-        except Exception as exc:  # cleaning up must not hide the result
-            print(f"bench-queue: could not drop databases {mongo_prefix}*: {exc}", file=sys.stderr)
-        if failed or args.keep_logs:
-            print(f"services' logs kept in {log_dir}", file=sys.stderr)
-        else:
-            shutil.rmtree(log_dir, ignore_errors=True)
+        clean_up(processes, args.stop_grace, vhost if vhost_created else None, mongo_url,
+                 mongo_prefix, log_dir, keep_logs=failed or args.keep_logs,
+                 say=lambda text: print(f"bench-queue: {text}", file=sys.stderr))
 
 
 if __name__ == "__main__":

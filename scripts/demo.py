@@ -46,7 +46,6 @@ import math
 import os
 import random
 import secrets
-import shutil
 import signal
 import socket
 import sys
@@ -693,24 +692,9 @@ def main(argv=None):
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         if sim is not None:
             sim.stop.set()
-        for process in processes:
-            process.terminate()
-        deadline = time.monotonic() + args.stop_grace
-        for process in processes:
-            process.wait_or_kill(deadline)
-        if vhost_created:
-            try:
-                vhost.delete()
-            except (DemoError, requests.RequestException) as exc:
-                say(f"demo: could not delete vhost {vhost.name}: {exc}")
-        try:
-            bench.drop_mongo_databases(mongo_url, mongo_prefix)
-        except Exception as exc:  # cleaning up must not hide the result
-            say(f"demo: could not drop databases {mongo_prefix}*: {exc}")
-        if status != 0 or args.keep_logs:
-            say(f"services' logs kept in {log_dir}")
-        else:
-            shutil.rmtree(log_dir, ignore_errors=True)
+        bench.clean_up(processes, args.stop_grace, vhost if vhost_created else None, mongo_url,
+                       mongo_prefix, log_dir, keep_logs=status != 0 or args.keep_logs,
+                       say=lambda text: say(f"demo: {text}"))
 
 
 if __name__ == "__main__":
