@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 
 class DeliveryFailed(Exception):
-    pass
+    """The provider could not hand the message over; the caller retries it."""
 
 
 class LogProvider:

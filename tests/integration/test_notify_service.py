@@ -179,7 +179,7 @@ class Agency:
                 self.end_headers()
 
             def log_message(self, *args):
-                pass
+                """Keep the test's output free of the server's access log."""
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}/antre-events"
