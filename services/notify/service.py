@@ -14,7 +14,6 @@ from pathlib import Path
 import eventlet
 from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
-from nameko.rpc import RpcProxy
 from werkzeug.wrappers import Response
 
 from services.kernel.auth import audit, require, require_admin, warn_if_open
@@ -26,7 +25,7 @@ from services.kernel.events import EnvelopeSchema, utcnow
 from services.kernel.health import HealthMixin
 from services.kernel.http import http, json_ready, query_params, read_json
 from services.kernel.mongo import MongoDatabase
-from services.kernel.rpc import rpc
+from services.kernel.rpc import RpcClient, rpc
 from services.kernel.timers import configured_timer
 from services.notify import schemas
 from services.notify.commands import NotifyCommands, Settings, public_webhook
@@ -150,8 +149,8 @@ class NotifyService(HealthMixin):
 
     repository = NotifyStore()
     secrets = Secrets()
-    catalog_rpc = RpcProxy("catalog")
-    queue_rpc = RpcProxy("queue")
+    catalog_rpc = RpcClient("catalog")
+    queue_rpc = RpcClient("queue")
     catalog_cache = CatalogCache()
     config = Config()
 

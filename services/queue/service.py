@@ -12,7 +12,6 @@ import eventlet
 import segno
 from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
-from nameko.rpc import RpcProxy
 from werkzeug.wrappers import Response
 
 from services.kernel import hours
@@ -26,7 +25,7 @@ from services.kernel.http import http, json_ready, query_params, read_json
 from services.kernel.mongo import MongoDatabase
 from services.kernel.outbox import Outbox, sweep_timer
 from services.kernel.pages import asset, page
-from services.kernel.rpc import rpc
+from services.kernel.rpc import RpcClient, rpc
 from services.kernel.timers import configured_timer
 from services.queue import schemas
 from services.queue.commands import PRIVATE, QueueCommands, Settings
@@ -99,8 +98,8 @@ class QueueService(HealthMixin):
 
     repository = QueueStore()
     outbox = Outbox()
-    catalog_rpc = RpcProxy("catalog")
-    notify_rpc = RpcProxy("notify")
+    catalog_rpc = RpcClient("catalog")
+    notify_rpc = RpcClient("notify")
     catalog_cache = CatalogCache()
     clock = Clock()
     config = Config()

@@ -13,7 +13,6 @@ from datetime import timedelta
 from pathlib import Path
 
 from nameko.dependency_providers import Config
-from nameko.rpc import RpcProxy
 from werkzeug.wrappers import Response
 
 from services.kernel import hours
@@ -28,7 +27,7 @@ from services.kernel.http import http, json_ready, query_params
 from services.kernel.mongo import MongoDatabase
 from services.kernel.outbox import Outbox, sweep_timer
 from services.kernel.pages import asset, page
-from services.kernel.rpc import rpc
+from services.kernel.rpc import RpcClient, rpc
 from services.kernel.timers import configured_timer
 from services.reporting import domain, ikm, schemas
 from services.reporting.repository import ReportingRepository
@@ -60,7 +59,7 @@ class ReportingService(HealthMixin):
 
     repository = ReportingStore()
     outbox = Outbox()
-    catalog_rpc = RpcProxy("catalog")
+    catalog_rpc = RpcClient("catalog")
     catalog_cache = CatalogCache()
     config = Config()
 
