@@ -216,7 +216,8 @@ class ServiceProcess:
         self.process = None
 
     def start(self):
-        with open(self.log_path, "wb") as log:
+        """Start the process; a restart appends to the same log."""
+        with open(self.log_path, "ab") as log:
             # A session of its own: Ctrl-C reaches this script only, which stops the services.
             self.process = subprocess.Popen(self.command, cwd=ROOT, env=self.env, stdout=log,
                                             stderr=subprocess.STDOUT, start_new_session=True)
@@ -248,6 +249,20 @@ class ServiceProcess:
             print(f"bench-queue: {self.name} ignored SIGTERM; killing it", file=sys.stderr)
             self.process.kill()
             self.process.wait()
+
+    def stop(self, how, grace=10.0):
+        """Stop the process the way an operator or the kernel would: ``"term"`` sends SIGTERM
+        and waits up to ``grace`` seconds (then SIGKILL, as docker stop does); ``"kill"``
+        sends SIGKILL at once. Returns the exit status."""
+        if how == "term":
+            self.terminate()
+            self.wait_or_kill(time.monotonic() + grace)
+        elif how == "kill":
+            self.process.kill()
+            self.process.wait()
+        else:
+            raise ValueError(f"how must be 'term' or 'kill', not {how!r}")
+        return self.process.returncode
 
     def log_tail(self, lines=30):
         try:

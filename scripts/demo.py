@@ -26,7 +26,11 @@ What it does
    recall absent citizens twice before marking them no-show; some citizens give up and
    cancel with their ticket's secret; a share of the served ones fill in the survey (the
    nine IKM elements). ``--minutes`` is the wall time of the opening hours (then the
-   counters finish the queue), ``--tickets`` the number of citizens.
+   counters finish the queue), ``--tickets`` the number of citizens. Like real kiosks and
+   consoles, the simulated ones ride out a service that restarts (try stopping and starting
+   one during the demo): they retry on 502/503/504, reading the ticket or counter back first
+   when the request may have taken effect. The system test (``tests/system/``) runs this
+   simulator through nginx while it kills and restarts services.
 5. Prints the pages to open (kiosk, counter console with an operator's login, display
    board, dashboard) at the start, and a progress line every few seconds.
 6. At the end waits until reporting has ingested every event (the daily report's totals
@@ -102,6 +106,8 @@ TRANSFER_SHARE = 0.06
 GIVE_UP_SHARE = 0.08
 FEEDBACK_SHARE = 0.4
 REQUEST_TIMEOUT = 30.0
+UNAVAILABLE = (502, 503, 504)  # the gateway (or a service) cannot serve the request now
+OUTAGE_SECONDS = 60.0  # how long a client keeps retrying while a service is unavailable
 ACTIVE = ("waiting", "called", "serving")
 
 
@@ -303,6 +309,7 @@ class Day:
         self.surveys = []
         self.refused = Counter()
         self.errors = []
+        self.outages = []  # (monotonic time, request, problem) of every unavailable answer
         self.give_ups = []  # (wall time, ticket_id)
         self.started = None
         self.arrivals = self._arrival_plan(tickets)
@@ -334,25 +341,104 @@ class Day:
         self.stop.wait(max(0.02, minutes * self.scale))
 
     # -- HTTP
+    #
+    # Like a kiosk or a counter console, the simulator rides out a service that is down for a
+    # moment (restarted, or killed and restarted by its supervisor): the gateway answers 502,
+    # 503 or 504, or the connection drops. Then the request may or may not have taken effect
+    # (the service may have died after its write and before its answer). Before each retry the
+    # simulator asks ``settle``, which reads the ticket or the counter back and returns the
+    # answer when the request did take effect (None: not yet, retry). A request without
+    # ``settle`` is retried as it is: a ticket issued twice is then a second ticket, which the
+    # counters serve like any other (the simulator learns of it when it is called).
 
-    def _post(self, session, path, what, body=None, token=None, secret=None, ok_conflict=False):
+    def _post(self, session, path, what, body=None, token=None, secret=None, ok_conflict=False,
+              settle=None, conflict_settles=False):
+        deadline = time.monotonic() + OUTAGE_SECONDS
+        delay, in_doubt = 0.1, False
+        while True:
+            try:
+                response = session.post(f"{self.url}{path}", json=body,
+                                        headers=self._headers(token, secret),
+                                        timeout=REQUEST_TIMEOUT)
+            except requests.RequestException as exc:
+                problem = f"{type(exc).__name__}: {exc}"
+            else:
+                if 200 <= response.status_code < 300:
+                    return response.json()
+                if response.status_code == 409 and in_doubt:
+                    # The earlier attempt may have taken effect after all.
+                    if conflict_settles:
+                        return response.json()
+                    done = settle(session) if settle is not None else None
+                    if done is not None:
+                        return done
+                if ok_conflict and response.status_code == 409:
+                    return {"conflict": response.json()}
+                if response.status_code not in UNAVAILABLE:
+                    self._error(f"{what}: {response.status_code} {response.text[:300]}")
+                    return None
+                problem = f"{response.status_code} {response.text[:100]!r}"
+            with self.lock:
+                self.outages.append((time.monotonic(), what, problem))
+            if time.monotonic() > deadline or self.stop.is_set():
+                self._error(f"{what}: unavailable for {OUTAGE_SECONDS:.0f}s: {problem}")
+                return None
+            in_doubt = True
+            self.stop.wait(delay)
+            delay = min(1.0, delay * 2)
+            if settle is not None:
+                done = settle(session)
+                if done is not None:
+                    return done
+
+    def _get(self, session, path, token=None, secret=None):
+        """GET ``path``: its JSON, or None when it fails in any way (used to settle doubts)."""
+        try:
+            response = session.get(f"{self.url}{path}", headers=self._headers(token, secret),
+                                   timeout=REQUEST_TIMEOUT)
+        except requests.RequestException:
+            return None
+        return response.json() if response.status_code == 200 else None
+
+    @staticmethod
+    def _headers(token, secret):
         headers = {}
         if token:
             headers["Authorization"] = f"Bearer {token}"
         if secret:
             headers["X-Ticket-Secret"] = secret
-        try:
-            response = session.post(f"{self.url}{path}", json=body, headers=headers,
-                                    timeout=REQUEST_TIMEOUT)
-        except requests.RequestException as exc:
-            self._error(f"{what}: {type(exc).__name__}: {exc}")
-            return None
-        if 200 <= response.status_code < 300:
-            return response.json()
-        if ok_conflict and response.status_code == 409:
-            return {"conflict": response.json()}
-        self._error(f"{what}: {response.status_code} {response.text[:300]}")
-        return None
+        return headers
+
+    def _ticket_in(self, ticket_id, statuses, token=None, secret=None):
+        """A ``settle``: the ticket, when it is in one of ``statuses``."""
+        def settle(session):
+            ticket = self._get(session, f"/api/queue/tickets/{ticket_id}", token, secret)
+            return ticket if ticket and ticket["status"] in statuses else None
+        return settle
+
+    def _counter_in(self, code, states, token):
+        """A ``settle``: the counter, when it is in one of ``states``."""
+        def settle(session):
+            counter = self._get(session, f"/api/queue/counters/{code}", token)
+            return counter if counter and counter["state"] in states else None
+        return settle
+
+    def _new_leg(self, ticket_id, token):
+        """A ``settle`` for a transfer: the new leg, when the ticket was transferred."""
+        def settle(session):
+            ticket = self._get(session, f"/api/queue/tickets/{ticket_id}", token)
+            if not ticket or ticket["status"] != "transferred":
+                return None
+            return self._get(session, f"/api/queue/tickets/{ticket['transferred_to']}", token)
+        return settle
+
+    def _called_at(self, code, token):
+        """A ``settle`` for call-next: the ticket now called at ``code``, if there is one."""
+        def settle(session):
+            counter = self._get(session, f"/api/queue/counters/{code}", token)
+            ticket = counter and counter.get("ticket")
+            return {"ticket": ticket} if ticket and ticket["status"] == "called" else None
+        return settle
 
     def _error(self, message):
         with self.lock:
@@ -420,7 +506,9 @@ class Day:
                             continue
                     answer = self._post(session, f"/api/queue/tickets/{ticket_id}/cancel",
                                         f"cancel {ticket['number']}", {"reason": "Terlalu lama"},
-                                        secret=ticket["secret"], ok_conflict=True)
+                                        secret=ticket["secret"], ok_conflict=True,
+                                        settle=self._ticket_in(ticket_id, ("cancelled",),
+                                                               secret=ticket["secret"]))
                     if answer is not None and "conflict" not in answer:
                         self._set(ticket_id, status="cancelled")
                 self.stop.wait(0.1)
@@ -436,17 +524,24 @@ class Day:
         token = self.hall.operators[code][2]
         rng = random.Random(self.rng.random())
         with requests.Session() as session:
-            if self._post(session, f"/api/queue/counters/{code}/open", f"open {code}", token=token) is None:
+            if self._post(session, f"/api/queue/counters/{code}/open", f"open {code}", token=token,
+                          settle=self._counter_in(code, ("open",), token)) is None:
                 return
-            while not self.stop.is_set() and not self.finished():
+            while not self.stop.is_set():
                 answer = self._post(session, f"/api/queue/counters/{code}/call-next",
-                                    f"call-next {code}", token=token)
+                                    f"call-next {code}", token=token,
+                                    settle=self._called_at(code, token))
                 ticket = answer and answer.get("ticket")
                 if not ticket:
+                    # Done when nothing is left, by the tally and by the queue itself (a ticket
+                    # whose issuing answer was lost in an outage is known only to the queue).
+                    if self.finished():
+                        break
                     self.sleep_sim(1)
                     continue
                 self._serve(session, code, token, ticket, rng)
-            self._post(session, f"/api/queue/counters/{code}/close", f"close {code}", token=token)
+            self._post(session, f"/api/queue/counters/{code}/close", f"close {code}", token=token,
+                       settle=self._counter_in(code, ("closed",), token))
 
     def _serve(self, session, code, token, ticket, rng):
         tid, number = ticket["ticket_id"], ticket["ticket_number"]
@@ -455,14 +550,16 @@ class Day:
         act = {"counter": code}
         self.sleep_sim(rng.uniform(0.3, 1))  # the citizen walks to the counter
         if rng.random() < NO_SHOW_SHARE:
-            for _ in range(2):
+            for _ in range(2):  # a recall retried after an outage may count twice: harmless
                 if self._post(session, f"{base}/recall", f"recall {number}", act, token) is None:
                     return
                 self.sleep_sim(1)
-            if self._post(session, f"{base}/no-show", f"no-show {number}", act, token) is not None:
+            if self._post(session, f"{base}/no-show", f"no-show {number}", act, token,
+                          settle=self._ticket_in(tid, ("no_show",), token)) is not None:
                 self._set(tid, status="no_show")
             return
-        if self._post(session, f"{base}/start", f"start {number}", act, token) is None:
+        if self._post(session, f"{base}/start", f"start {number}", act, token,
+                      settle=self._ticket_in(tid, ("serving",), token)) is None:
             return
         self._set(tid, status="serving")
         typical = self.hall.services[ticket["service"]].get("typical_service_minutes") or 10
@@ -472,14 +569,16 @@ class Day:
         if ticket["leg"] == 1 and targets and rng.random() < TRANSFER_SHARE:
             target = rng.choice(targets)
             leg = self._post(session, f"{base}/transfer", f"transfer {number}",
-                             {"counter": code, "service": target}, token)
+                             {"counter": code, "service": target}, token,
+                             settle=self._new_leg(tid, token))
             if leg is not None:
                 with self.lock:
                     secret = self.tickets[tid]["secret"]
                 self._set(tid, status="transferred")
                 self._record(leg, secret)
             return
-        if self._post(session, f"{base}/complete", f"complete {number}", act, token) is None:
+        if self._post(session, f"{base}/complete", f"complete {number}", act, token,
+                      settle=self._ticket_in(tid, ("completed",), token)) is None:
             return
         self._set(tid, status="completed")
         with self.lock:
@@ -487,7 +586,7 @@ class Day:
         if secret and rng.random() < FEEDBACK_SHARE:
             scores = {f"u{i}": rng.choices((2, 3, 4), (1, 5, 6))[0] for i in range(1, 10)}
             if self._post(session, f"{base}/feedback", f"feedback {number}", {"scores": scores},
-                          secret=secret) is not None:
+                          secret=secret, conflict_settles=True) is not None:
                 with self.lock:
                     self.surveys.append(scores)
 
