@@ -8,7 +8,7 @@ SERVICES := catalog queue notify reporting
 
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install test test-unit test-integration lint run seed replay up down clean bench-queue broker-access demo
+.PHONY: install test test-unit test-integration test-system lint run seed replay up down clean bench-queue broker-access demo
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,14 +18,17 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed ## Create .venv and install Antre with its dev tools
 
-test: $(BIN)/.installed ## Every test: unit, integration (local RabbitMQ), hostile input, browser
-	$(BIN)/python -m pytest tests/unit tests/integration tests/hostile tests/browser
+test: $(BIN)/.installed ## Every test: unit, integration (local RabbitMQ), hostile input, browser, system
+	$(BIN)/python -m pytest tests/unit tests/integration tests/hostile tests/browser tests/system
 
 test-unit: $(BIN)/.installed
 	$(BIN)/python -m pytest tests/unit
 
 test-integration: $(BIN)/.installed
 	$(BIN)/python -m pytest tests/integration
+
+test-system: $(BIN)/.installed ## Services as processes behind nginx, a day with restarts (needs nginx)
+	$(BIN)/python -m pytest tests/system
 
 lint: $(BIN)/.installed ## ruff, then the Dockerfile and compose checks
 	$(BIN)/ruff check services tests examples scripts

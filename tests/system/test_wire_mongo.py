@@ -5,7 +5,10 @@ tests check the operations the services use, and that the data lives in the serv
 in the client: it outlives a client that disconnects.
 """
 
+import os
 import re
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -17,7 +20,7 @@ from pymongo import ASCENDING, DESCENDING, MongoClient, ReturnDocument
 from pymongo.errors import DuplicateKeyError, OperationFailure
 from pymongo.write_concern import WriteConcern
 
-from tests.system.wire_mongo import spawn_server, stop_server
+from tests.system.wire_mongo import ROOT, spawn_server, stop_server
 
 
 def connect(url):
@@ -249,3 +252,14 @@ def test_data_survives_the_client(server_url):
     finally:
         second.drop_database(name)
         second.close()
+
+
+def test_the_unit_suite_passes_through_the_real_driver(server_url):
+    """Every unit test that stores something, run again with ``MONGO_URL`` naming this
+    server: the repositories through pymongo, BSON and a socket, not mongomock in-process."""
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "tests/unit", "-q", "-p", "no:cacheprovider", "-x"],
+        cwd=ROOT, env={**os.environ, "MONGO_URL": server_url}, capture_output=True, text=True,
+        timeout=600)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert " passed" in result.stdout.splitlines()[-1]
