@@ -344,6 +344,11 @@ class MongomockBackend:
                     break
         return errors
 
+    @staticmethod
+    def _write_reply(reply, errors):
+        """A write command's reply: its counts, and ``writeErrors`` when there were any."""
+        return {**reply, "writeErrors": errors} if errors else reply
+
     def cmd_insert(self, db_name, body, connection_id):
         collection = self._collection(db_name, body, "insert")
         inserted = 0
@@ -354,10 +359,7 @@ class MongomockBackend:
             inserted += 1
 
         errors = self._run_statements(body, body.get("documents") or [], insert)
-        reply = {"n": inserted}
-        if errors:
-            reply["writeErrors"] = errors
-        return reply
+        return self._write_reply({"n": inserted}, errors)
 
     def cmd_update(self, db_name, body, connection_id):
         collection = self._collection(db_name, body, "update")
@@ -387,12 +389,7 @@ class MongomockBackend:
                 upserted.append({"index": index, "_id": result.upserted_id})
 
         errors = self._run_statements(body, body.get("updates") or [], update)
-        reply = dict(counts)
-        if upserted:
-            reply["upserted"] = upserted
-        if errors:
-            reply["writeErrors"] = errors
-        return reply
+        return self._write_reply({**counts, **({"upserted": upserted} if upserted else {})}, errors)
 
     def cmd_delete(self, db_name, body, connection_id):
         collection = self._collection(db_name, body, "delete")
@@ -408,10 +405,7 @@ class MongomockBackend:
             deleted += result.deleted_count
 
         errors = self._run_statements(body, body.get("deletes") or [], delete)
-        reply = {"n": deleted}
-        if errors:
-            reply["writeErrors"] = errors
-        return reply
+        return self._write_reply({"n": deleted}, errors)
 
     def cmd_find_and_modify(self, db_name, body, connection_id):
         """findAndModify, composed of mongomock's find_one and update/replace/delete.
