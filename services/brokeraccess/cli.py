@@ -7,6 +7,8 @@
     python -m services.brokeraccess.cli sync --agencies-from-file my-mpp.yaml ...
     python -m services.brokeraccess.cli list   --management-url ... [--vhost /]
     python -m services.brokeraccess.cli revoke --management-url ... --agency BPJSKES
+    python -m services.brokeraccess.cli definitions --management-url ... [--vhost /] \\
+        [--file deploy/rabbitmq/definitions.json]
 
 ``sync`` reads the active agencies from the running catalog service (over RPC on
 ``--catalog-amqp``, default ``AMQP_URI``), or from a catalog document with
@@ -21,6 +23,10 @@ created with mode 0600 and merged with what the file already holds. Hand each ag
 own entry over a safe channel, then delete the file. Passwords appear on stdout only with
 ``--show``. ``--public-amqp-url`` is the broker address as agencies reach it (default:
 the host of ``--catalog-amqp``).
+
+``definitions`` applies the broker topology Antre expects (the events exchange and the
+policies of ``deploy/rabbitmq/definitions.json``, see :mod:`services.brokeraccess.definitions`)
+to a vhost; compose runs it once before the services start.
 
 ``revoke`` deletes an agency's user (everywhere: RabbitMQ users are broker-wide) and
 closes its connections; its queues stay until an operator deletes them.
@@ -38,12 +44,13 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
+import time  # noqa: E402
 from urllib.parse import quote, urlsplit  # noqa: E402
 
 import requests  # noqa: E402
 import yaml  # noqa: E402
 
-from services.brokeraccess import accounts  # noqa: E402
+from services.brokeraccess import accounts, definitions  # noqa: E402
 from services.kernel.config import setting  # noqa: E402
 
 DEFAULT_MANAGEMENT_URL = "http://guest:guest@127.0.0.1:15672"
@@ -138,6 +145,23 @@ def sync(args):
     return 0
 
 
+def apply_definitions(args):
+    """Apply the definitions file, waiting up to ``--wait`` seconds for the management API
+    (a broker that reports healthy may not listen on its management port yet)."""
+    document = definitions.load(args.file)
+    deadline = time.monotonic() + args.wait
+    while True:
+        try:
+            applied = definitions.apply(args.management_url, args.vhost, document)
+            break
+        except requests.ConnectionError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(1)
+    print(f"applied {args.file} to vhost {args.vhost}: {json.dumps(applied)}")
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m services.brokeraccess.cli",
                                      description="Broker accounts for agencies.")
@@ -166,10 +190,18 @@ def main(argv=None):
     p = common("revoke", "delete agency users")
     p.add_argument("--agency", action="append", metavar="CODE", required=True)
 
+    p = common("definitions", "apply the exchange and policies Antre expects to a vhost")
+    p.add_argument("--vhost", default="/")
+    p.add_argument("--file", default=str(definitions.DEFAULT_FILE))
+    p.add_argument("--wait", type=float, default=60.0,
+                   help="seconds to wait for the management API to answer")
+
     args = parser.parse_args(argv)
     try:
         if args.command == "sync":
             return sync(args)
+        if args.command == "definitions":
+            return apply_definitions(args)
         if args.command == "list":
             users = accounts.list_agency_users(args.management_url, args.vhost,
                                                prefix=args.user_prefix)

@@ -12,13 +12,14 @@ import re
 import stat
 import time
 import uuid
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import pytest
 from amqp.exceptions import AccessRefused
 from kombu import Connection, Exchange, Queue, binding
 
-from services.brokeraccess import accounts, cli
+from services.brokeraccess import accounts, cli, definitions
+from services.kernel.consumer import queue_names
 from services.kernel.events import CONTENT_TYPE
 from tests.unit.catalog.factories import agency, document
 
@@ -308,3 +309,23 @@ def test_cli_sync_from_catalog_file(vhost, prefix, pytestconfig, guest, tmp_path
                      "--user-prefix", prefix]) == 0
     [entry] = json.loads(out.read_text())["credentials"]
     assert entry["username"] == f"{prefix}agency-dpu-ckpp" and entry["queue_prefix"] == "agency.DPU-CKPP."
+
+
+def test_the_definitions_file_gives_agency_queues_their_bounds_and_no_other(management, vhost,
+                                                                            guest):
+    applied = definitions.apply(management, vhost, definitions.load())
+    assert applied == {"exchanges": ["antre.events"], "policies": ["antre-agency-queues"]}
+    agency_queue = f"{accounts.queue_prefix('DUK')}events"
+    own_queue = queue_names("reporting")[0]
+    for name in (agency_queue, own_queue):
+        Queue(name, durable=True)(guest.default_channel).declare()
+
+    def policy_of(name):
+        return management.get(f"queues/{quote(vhost, safe='')}/{quote(name, safe='')}").get("policy")
+
+    deadline = time.monotonic() + 10
+    while policy_of(agency_queue) is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert policy_of(agency_queue) == "antre-agency-queues"
+    assert policy_of(own_queue) is None
+    assert definitions.apply(management, vhost, definitions.load()) == applied  # again: safe
