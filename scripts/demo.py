@@ -5,9 +5,10 @@ Run it with ``make demo`` or ``.venv/bin/python scripts/demo.py --help``.
 What it does
 ------------
 1. Starts catalog, queue, notify and reporting as separate ``nameko run`` processes with the
-   compose config files (``deploy/config/<service>.yaml``) on a private RabbitMQ vhost, on
-   ports 8001-8004 when they are free (else on free ports). It reuses the helpers of
-   ``scripts/bench_queue.py`` (vhost, processes, health waits, clean shutdown). Each run gets a
+   compose config files (``deploy/config/<service>.yaml``) on a private RabbitMQ vhost (with
+   the definitions compose applies, ``deploy/rabbitmq/definitions.json``), on ports 8001-8004
+   when they are free (else on free ports). It reuses the helpers of ``scripts/bench_queue.py``
+   (vhost, processes, health waits, clean shutdown). Each run gets a
    random ``ADMIN_TOKEN`` and ``AUTH_SECRET``, a fresh Fernet ``NOTIFY_SECRET_KEY``,
    ``CATALOG_SEED=never`` and ``PUBLIC_*_URL`` pointing at the other services. ``MONGO_URL``
    comes from the environment; without it every service keeps its data in memory (a warning
@@ -65,6 +66,9 @@ from urllib.parse import quote
 
 import requests
 import yaml
+
+from services.brokeraccess import definitions
+from services.brokeraccess.accounts import ManagementError
 
 SCRIPTS = Path(__file__).resolve().parent
 ROOT = SCRIPTS.parent
@@ -735,6 +739,10 @@ def main(argv=None):
         urls = {p.name: p.url for p in processes}
         vhost.create()
         vhost_created = True
+        try:  # as compose does before the services start
+            definitions.apply(args.management, vhost.name, definitions.load())
+        except (ManagementError, requests.RequestException) as exc:
+            raise DemoError(f"could not apply deploy/rabbitmq/definitions.json: {exc}") from None
         say(f"Starting {', '.join(SERVICES)} on vhost {vhost.name} (logs in {log_dir}) ...")
         for process in processes:
             process.start()

@@ -1,7 +1,8 @@
 """System test: the hall as it runs in production, with services restarted mid-day.
 
 Each service runs as its own ``nameko run`` process with the configuration file compose
-uses (``deploy/config/<service>.yaml``), on a private RabbitMQ vhost. nginx from Debian's
+uses (``deploy/config/<service>.yaml``), on a private RabbitMQ vhost with the definitions
+compose applies (``deploy/rabbitmq/definitions.json``). nginx from Debian's
 packages is the gateway, with the compose template ``deploy/nginx/antre.conf`` rendered by
 ``deploy/nginx/local.sh``. Every request of the day goes through the gateway.
 
@@ -57,6 +58,7 @@ import pytest
 import requests
 from kombu import Connection, Queue, binding
 
+from services.brokeraccess import definitions
 from services.kernel.outbox import events_exchange
 from tests.system.wire_mongo import spawn_server, stop_server
 
@@ -126,8 +128,10 @@ def durable_mongo_url(work_dir):
 
 @pytest.fixture
 def vhost():
+    """A private vhost with the definitions compose applies (deploy/rabbitmq/definitions.json)."""
     vhost = bench.Vhost(MANAGEMENT, f"antre-system-{uuid.uuid4().hex[:8]}")
     vhost.create()
+    definitions.apply(MANAGEMENT, vhost.name, definitions.load())
     yield vhost
     vhost.delete()
 
