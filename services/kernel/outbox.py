@@ -119,5 +119,5 @@ class Outbox(DependencyProvider):
 
 
 def sweep_timer(method):
-    """Run ``method`` every ``OUTBOX_SWEEP_SECONDS`` (default 2 s), first shortly after start-up."""
+    """Run ``method`` every ``OUTBOX_SWEEP_SECONDS`` (default 2 s), and at start-up."""
     return configured_timer("OUTBOX_SWEEP_SECONDS")(method)

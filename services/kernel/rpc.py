@@ -44,14 +44,19 @@ def rpc(fn=None, **kwargs):
 
 
 class RpcClient(RpcProxy):
-    """nameko's ``RpcProxy`` whose calls give up after ``RPC_TIMEOUT_SECONDS`` (default 10)
-    with :class:`~services.kernel.errors.Unavailable` (HTTP 503).
+    """nameko's ``RpcProxy``, safe at start-up and with a deadline.
 
-    nameko 2 waits for a reply for ever. A reply never comes when the other service is
-    gone, and also when it was lost: a request published before the caller's own reply
-    queue exists (a worker that calls out at the very start of a container) gets its
-    answer routed nowhere. Found by the system test: a timer that fired at start-up after
-    a restart waited for ever, blocked every later tick and then the service's stop.
+    - A call waits until the container's consumers, its RPC reply queue among them, are
+      up. nameko 2 starts every extension at once: a worker that calls out at the very
+      start (a timer that fires at start-up, or an HTTP request that arrives as soon as
+      the web server listens) would publish its request before its reply queue exists,
+      and the answer would be routed nowhere.
+    - A call gives up after ``RPC_TIMEOUT_SECONDS`` (default 10) with
+      :class:`~services.kernel.errors.Unavailable` (HTTP 503): the other service may be
+      gone, and nameko 2 would wait for its answer for ever.
+
+    Both found by the system test: after a restart a timer's call lost its answer, the
+    worker waited for ever, every later tick was blocked and then the service's stop.
     """
 
     def setup(self):
@@ -59,15 +64,18 @@ class RpcClient(RpcProxy):
         self.timeout = float(setting("RPC_TIMEOUT_SECONDS", self.container.config))
 
     def get_dependency(self, worker_ctx):
+        # nameko 2.14's QueueConsumer sets this event once every consumer it serves
+        # (the reply listener's included) is declared and consuming.
+        ready = self.rpc_reply_listener.queue_consumer._consumers_ready
         return _TimedServiceProxy(super().get_dependency(worker_ctx), self.target_service,
-                                  self.timeout)
+                                  self.timeout, ready)
 
 
 class _TimedServiceProxy:
     """``proxy.method(...)`` as with nameko's service proxy, within ``seconds``."""
 
-    def __init__(self, proxy, service, seconds):
-        self._proxy, self._service, self._seconds = proxy, service, seconds
+    def __init__(self, proxy, service, seconds, ready):
+        self._proxy, self._service, self._seconds, self._ready = proxy, service, seconds, ready
 
     def __getattr__(self, name):
         method = getattr(self._proxy, name)
@@ -75,6 +83,8 @@ class _TimedServiceProxy:
         def call(*args, **kwargs):
             deadline = eventlet.Timeout(self._seconds)
             try:
+                if not self._ready.ready():
+                    self._ready.wait()
                 return method.call_async(*args, **kwargs).result()
             except eventlet.Timeout as exc:
                 if exc is not deadline:
