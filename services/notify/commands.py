@@ -11,6 +11,7 @@ import fnmatch
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from services.kernel import hours, phone
 from services.kernel.errors import InvalidInput, NotFound
 from services.notify import speech
 from services.notify.repository import DEAD, FAILED, PENDING, SENT
+
+log = logging.getLogger(__name__)
 
 TERMINAL = ("completed", "no_show", "cancelled", "transferred")
 # Events after which the tickets still waiting for a service may have moved up.
@@ -149,9 +152,15 @@ class NotifyCommands:
 
     @staticmethod
     def _lookup(get, code):
+        """A catalog record, or {} when the catalog cannot give it: names are a courtesy,
+        a message or announcement without them still goes out (the failure is logged)."""
+        if code is None:
+            return {}
         try:
             return get(code) or {}
-        except Exception:  # names are a courtesy: a message without them still goes out
+        except Exception as exc:
+            log.warning("catalog lookup of %s failed (%s: %s); going on without its names",
+                        code, type(exc).__name__, exc)
             return {}
 
     def forget_past_days(self):
