@@ -67,6 +67,8 @@ SERVICE_CODES = ("KTP-EL", "KK", "AKTA-LAHIR", "AKTA-MATI", "KIA", "PINDAH-DATAN
 AGENCY = {"code": "DISDUKCAPIL", "name": "Dinas Kependudukan dan Pencatatan Sipil",
           "kind": "local_office"}
 REQUEST_TIMEOUT = 30.0
+AMQP_URL = "amqp://guest:guest@127.0.0.1:5672"  # the local broker, without a vhost
+MANAGEMENT_URL = "http://guest:guest@127.0.0.1:15672"
 MAX_ERROR_SAMPLES = 10
 
 
@@ -87,16 +89,7 @@ def parse_args(argv=None):
                         help="failed requests after which the workload stops")
     parser.add_argument("--catalog-config", default="deploy/config/catalog.yaml")
     parser.add_argument("--queue-config", default="deploy/config/queue.yaml")
-    parser.add_argument("--amqp", default="amqp://guest:guest@127.0.0.1:5672",
-                        help="broker, without the vhost")
-    parser.add_argument("--management", default="http://guest:guest@127.0.0.1:15672",
-                        help="RabbitMQ management API")
-    parser.add_argument("--startup-timeout", type=float, default=60.0,
-                        help="seconds to wait for GET /health of each service")
-    parser.add_argument("--stop-grace", type=float, default=5.0,
-                        help="seconds the services get to stop after SIGTERM before SIGKILL")
-    parser.add_argument("--keep-logs", action="store_true",
-                        help="keep the services' logs even when everything went well")
+    add_process_arguments(parser)
     args = parser.parse_args(argv)
     if not 1 <= args.services <= len(SERVICE_CODES):
         parser.error(f"--services must be between 1 and {len(SERVICE_CODES)}")
@@ -104,6 +97,18 @@ def parse_args(argv=None):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1")
     return args
+
+
+def add_process_arguments(parser):
+    """The options of every script that runs the services as processes on a private vhost."""
+    parser.add_argument("--amqp", default=AMQP_URL, help="broker, without the vhost")
+    parser.add_argument("--management", default=MANAGEMENT_URL, help="RabbitMQ management API")
+    parser.add_argument("--startup-timeout", type=float, default=60.0,
+                        help="seconds to wait for GET /health of each service")
+    parser.add_argument("--stop-grace", type=float, default=5.0,
+                        help="seconds the services get to stop after SIGTERM before SIGKILL")
+    parser.add_argument("--keep-logs", action="store_true",
+                        help="keep the services' logs even when everything went well")
 
 
 class BenchError(Exception):
@@ -500,15 +505,21 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def clean_up(processes, stop_grace, vhost, mongo_url, mongo_prefix, log_dir, keep_logs, say):
-    """Stop the services (SIGTERM, then SIGKILL after ``stop_grace``), delete the vhost
-    (None: it was never made) and the databases, and keep or remove the logs. Problems
-    are reported through ``say``: cleaning up must not hide the run's result."""
+def stop_all(processes, stop_grace):
+    """SIGTERM to every process at once, then SIGKILL to those still running after
+    ``stop_grace`` seconds."""
     for process in processes:
         process.terminate()
     deadline = time.monotonic() + stop_grace
     for process in processes:
         process.wait_or_kill(deadline)
+
+
+def clean_up(processes, stop_grace, vhost, mongo_url, mongo_prefix, log_dir, keep_logs, say):
+    """Stop the services (SIGTERM, then SIGKILL after ``stop_grace``), delete the vhost
+    (None: it was never made) and the databases, and keep or remove the logs. Problems
+    are reported through ``say``: cleaning up must not hide the run's result."""
+    stop_all(processes, stop_grace)
     if vhost is not None:
         try:
             vhost.delete()

@@ -128,17 +128,9 @@ def parse_args(argv=None):
                            "(default when stdin is a terminal)")
     keep.add_argument("--exit", dest="keep_running", action="store_false",
                       help="stop the services right after the summary")
-    parser.add_argument("--amqp", default="amqp://guest:guest@127.0.0.1:5672",
-                        help="broker, without the vhost")
-    parser.add_argument("--management", default="http://guest:guest@127.0.0.1:15672",
-                        help="RabbitMQ management API")
-    parser.add_argument("--startup-timeout", type=float, default=60.0,
-                        help="seconds to wait for GET /health of each service")
     parser.add_argument("--ingest-timeout", type=float, default=90.0,
                         help="seconds to wait for reporting to ingest every event")
-    parser.add_argument("--stop-grace", type=float, default=5.0,
-                        help="seconds the services get to stop after SIGTERM before SIGKILL")
-    parser.add_argument("--keep-logs", action="store_true", help="keep the services' logs")
+    bench.add_process_arguments(parser)
     args = parser.parse_args(argv)
     if args.tickets < 1 or args.minutes <= 0:
         parser.error("--tickets must be at least 1 and --minutes positive")

@@ -63,8 +63,6 @@ from services.kernel.outbox import events_exchange
 from tests.system.wire_mongo import spawn_server, stop_server
 
 ROOT = Path(__file__).resolve().parents[2]
-AMQP = "amqp://guest:guest@127.0.0.1:5672"
-MANAGEMENT = "http://guest:guest@127.0.0.1:15672"
 TICKETS = 90
 MINUTES = 1.0  # wall-clock minutes of the simulated opening hours
 # (share of the day's citizens who have arrived, service, how it is stopped)
@@ -97,12 +95,6 @@ def _wait_for(what, check, timeout, problem=lambda: ""):
 
 
 @pytest.fixture
-def work_dir(tmp_path):
-    """Logs of every process (pytest keeps the last runs' for a look after a failure)."""
-    return tmp_path
-
-
-@pytest.fixture
 def gateway_dir():
     """nginx's runtime directory, outside pytest's private tree: nginx's workers run as an
     unprivileged user when the tests run as root, and must reach their temporary files."""
@@ -112,13 +104,13 @@ def gateway_dir():
 
 
 @pytest.fixture
-def durable_mongo_url(work_dir):
+def durable_mongo_url(tmp_path):
     """A MongoDB URL whose data outlives the services' processes."""
     configured = os.environ.get("MONGO_URL") or ""
     if configured.startswith(("mongodb://", "mongodb+srv://")):
         yield configured
         return
-    with open(work_dir / "wire_mongo.log", "wb") as log:
+    with open(tmp_path / "wire_mongo.log", "wb") as log:
         server, url = spawn_server(stderr=log)
         try:
             yield url
@@ -129,9 +121,9 @@ def durable_mongo_url(work_dir):
 @pytest.fixture
 def vhost():
     """A private vhost with the definitions compose applies (deploy/rabbitmq/definitions.json)."""
-    vhost = bench.Vhost(MANAGEMENT, f"antre-system-{uuid.uuid4().hex[:8]}")
+    vhost = bench.Vhost(bench.MANAGEMENT_URL, f"antre-system-{uuid.uuid4().hex[:8]}")
     vhost.create()
-    definitions.apply(MANAGEMENT, vhost.name, definitions.load())
+    definitions.apply(bench.MANAGEMENT_URL, vhost.name, definitions.load())
     yield vhost
     vhost.delete()
 
@@ -139,7 +131,7 @@ def vhost():
 @pytest.fixture
 def event_tap(vhost):
     """A durable queue bound to every event, declared before any service starts."""
-    amqp_uri = f"{AMQP}/{quote(vhost.name, safe='')}"
+    amqp_uri = f"{bench.AMQP_URL}/{quote(vhost.name, safe='')}"
     exchange = events_exchange()
     queue = Queue("system-test.tap", exchange, bindings=[binding(exchange, routing_key="#")],
                   durable=True, auto_delete=False)
@@ -170,7 +162,8 @@ class Tap:
 
 
 class Hall:
-    """The four services and the gateway, as processes."""
+    """The four services and the gateway, as processes; their logs in ``work_dir`` (pytest's
+    ``tmp_path``: the last runs' are kept for a look after a failure)."""
 
     def __init__(self, work_dir, gateway_dir, vhost, mongo_url, nginx):
         self.work_dir, self.gateway_dir = work_dir, gateway_dir
@@ -178,7 +171,7 @@ class Hall:
         self.ports = {name: bench.free_port() for name in demo.SERVICES}
         self.gateway = f"http://127.0.0.1:{bench.free_port()}"
         self.admin = secrets.token_urlsafe(24)
-        amqp_uri = f"{AMQP}/{quote(vhost.name, safe='')}"
+        amqp_uri = f"{bench.AMQP_URL}/{quote(vhost.name, safe='')}"
         self.mongo_url, self.prefix = mongo_url, f"sys{uuid.uuid4().hex[:8]}_"
         env = demo.service_env(self.ports, amqp_uri, mongo_url, self.prefix, self.admin)
         env["LOG_LEVEL"] = "INFO"
@@ -240,11 +233,13 @@ class Hall:
         # As compose does: the services that call others stop first, the catalog last (a
         # worker of theirs that waits for a catalog answer would otherwise wait for nothing).
         dependents = [s for name, s in self.services.items() if name != "catalog"]
-        for group in (dependents, [self.services["catalog"]]):
-            started = time.monotonic()
-            bench.clean_up(group, 10.0, None, self.mongo_url, self.prefix, self.work_dir,
-                           keep_logs=True, say=print)
-            print(f"stopped {', '.join(s.name for s in group)} in {time.monotonic() - started:.1f}s")
+        started = time.monotonic()
+        bench.stop_all(dependents, 10.0)
+        print(f"stopped {', '.join(s.name for s in dependents)} in {time.monotonic() - started:.1f}s")
+        started = time.monotonic()
+        bench.clean_up([self.services["catalog"]], 10.0, None, self.mongo_url, self.prefix,
+                       self.work_dir, keep_logs=True, say=print)
+        print(f"stopped catalog in {time.monotonic() - started:.1f}s")
 
     def logs(self):
         return "\n".join(f"--- {s.name}\n{s.log_tail(40)}" for s in self.services.values())
@@ -260,8 +255,8 @@ def nginx():
 
 
 @pytest.fixture
-def hall(work_dir, gateway_dir, vhost, durable_mongo_url, nginx, event_tap):
-    hall = Hall(work_dir, gateway_dir, vhost, durable_mongo_url, nginx)
+def hall(tmp_path, gateway_dir, vhost, durable_mongo_url, nginx, event_tap):
+    hall = Hall(tmp_path, gateway_dir, vhost, durable_mongo_url, nginx)
     try:
         hall.start()
         yield hall
