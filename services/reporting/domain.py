@@ -3,7 +3,11 @@
 * :func:`fold_ticket` turns every stored event of one ticket into its *fact*, in
   whatever order the events arrived: every ticket event carries the ticket's whole
   state at that moment, so the fact is the state of the latest event (by event time,
-  then by lifecycle order for events of the same millisecond).
+  then by lifecycle order for events of the same millisecond). It trusts no stored
+  event: one whose fields do not have their documented types is left out (see
+  :func:`usable_ticket_event`), so a bad event can never break a fold or a replay.
+* A fact counts in the reports once its ticket's ``issued`` event is known
+  (``issued_seen``): events about a ticket nobody issued change no figure.
 * :func:`daily_report` aggregates the facts of one site and local day.
 * :func:`stats` gives count, mean, median, p90 (nearest rank) and max.
 """
@@ -12,6 +16,8 @@ import math
 from collections import Counter, defaultdict
 from datetime import datetime
 from zoneinfo import ZoneInfo
+
+from services.reporting.ikm import ELEMENTS
 
 # Lifecycle order, to order events of the same millisecond.
 RANK = {"issued": 0, "returned": 1, "called": 2, "recalled": 3, "serving": 4,
@@ -34,9 +40,71 @@ def parse_time(value):
     return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
 
+def _time_or_none(value):
+    if value is None:
+        return True
+    if not isinstance(value, str):
+        return False
+    try:
+        parse_time(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _is(kind, optional=False):
+    def check(value):
+        if value is None:
+            return optional
+        if kind is int:
+            return isinstance(value, int) and not isinstance(value, bool)
+        if kind is float:
+            return isinstance(value, int | float) and not isinstance(value, bool)
+        return isinstance(value, kind)
+    return check
+
+
+# What each field a fact is made of must be, in a stored ticket event's data.
+TICKET_FIELD_TYPES = {
+    "ticket_id": _is(str), "visit_id": _is(str, True), "leg": _is(int, True),
+    "site": _is(str), "agency": _is(str), "service": _is(str),
+    "ticket_number": _is(str, True), "local_day": _is(str), "status": _is(str),
+    "channel": _is(str, True), "priority": _is(str, True),
+    "target_wait_minutes": _is(float, True), "counter": _is(str, True),
+    "recalls": _is(int, True), "issued_at": _time_or_none, "called_at": _time_or_none,
+    "serving_at": _time_or_none, "ended_at": _time_or_none,
+    "waiting_seconds": _is(float, True), "service_seconds": _is(float, True),
+    "transferred_from": _is(str, True), "transferred_to": _is(str, True),
+    "cancelled_by": _is(str, True), "reason": _is(str, True),
+}
+
+
+def usable_ticket_event(envelope):
+    """True when ``envelope`` is a ticket event a fold can rely on: a known action, a
+    real time, and every field the fact takes of the documented type."""
+    if not isinstance(envelope, dict) or not isinstance(envelope.get("type"), str):
+        return False
+    parts = envelope["type"].split(".")
+    if len(parts) != 4 or parts[1] != "ticket" or parts[2] not in RANK:
+        return False
+    if not isinstance(envelope.get("id"), str) or not isinstance(envelope.get("time"), str):
+        return False
+    if not _time_or_none(envelope["time"]):
+        return False
+    data = envelope.get("data")
+    if not isinstance(data, dict):
+        return False
+    return all(check(data.get(name)) for name, check in TICKET_FIELD_TYPES.items())
+
+
 def fold_ticket(events):
-    """The fact of one ticket from its events (envelopes), in any order."""
-    ordered = sorted(events, key=lambda e: (e["time"], RANK.get(action_of(e["type"]), 9)))
+    """The fact of one ticket from its events (envelopes), in any order; None when no
+    event of it is usable."""
+    events = [e for e in events if usable_ticket_event(e)]
+    if not events:
+        return None
+    ordered = sorted(events, key=lambda e: (parse_time(e["time"]),
+                                            RANK.get(action_of(e["type"]), 9)))
     latest = ordered[-1]
     data = latest["data"]
     fact = {name: data.get(name) for name in FACT_FIELDS}
@@ -46,10 +114,37 @@ def fold_ticket(events):
     fact["recalls"] = max((e["data"].get("recalls") or 0) for e in events)
     fact["events"] = len(events)
     fact["last_event"] = latest["id"]
+    fact["issued_seen"] = any(action_of(e["type"]) == "issued" for e in events)
     cancel = next((e for e in ordered if action_of(e["type"]) == "cancelled"), None)
     fact["cancelled_by"] = cancel["data"].get("cancelled_by") if cancel else None
     fact["cancel_reason"] = cancel["data"].get("reason") if cancel else None
     return fact
+
+
+def counted(facts):
+    """The facts the reports count: those whose ticket is known to have been issued
+    (facts stored before ``issued_seen`` existed count, as they did)."""
+    return [f for f in facts if f.get("issued_seen", True)]
+
+
+def feedback_record(envelope):
+    """The IKM record of a ``feedback.submitted`` event, or None when the stored event
+    does not have the documented types (nine scores, each an integer 1-4)."""
+    data = envelope.get("data") if isinstance(envelope, dict) else None
+    if not isinstance(data, dict):
+        return None
+    scores = data.get("scores")
+    if not isinstance(scores, dict) or set(scores) != set(ELEMENTS) or not all(
+            isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 4
+            for v in scores.values()):
+        return None
+    fields_ok = all(isinstance(data.get(k), str) for k in
+                    ("ticket_id", "site", "agency", "service", "local_day"))
+    if not fields_ok or not isinstance(data.get("counter"), str | type(None)):
+        return None
+    return {"_id": data["ticket_id"], "site": data["site"], "agency": data["agency"],
+            "service": data["service"], "counter": data.get("counter"),
+            "local_day": data["local_day"], "scores": {k: scores[k] for k in ELEMENTS}}
 
 
 # -- statistics ----------------------------------------------------------------------------
@@ -135,7 +230,7 @@ def daily_report(facts, site, day, timezone, names=None):
     and hour. Arrivals are counted in the hour they were issued, services in the hour
     they were completed; each leg of a transferred visit counts once for its service."""
     names = names or {}
-    facts = [f for f in facts if f["site"] == site and f["local_day"] == day]
+    facts = [f for f in counted(facts) if f["site"] == site and f["local_day"] == day]
     by_agency = group(facts, lambda f: f["agency"])
     by_service = group(facts, lambda f: f["service"])
     by_counter = group([f for f in facts if f.get("counter")], lambda f: f["counter"])
@@ -171,7 +266,7 @@ def daily_report(facts, site, day, timezone, names=None):
 def breakdown(facts, site, day, timezone):
     """The day's figures per agency x service x counter x hour of issue: one row for
     every combination that happened (legs never called have counter null)."""
-    facts = [f for f in facts if f["site"] == site and f["local_day"] == day]
+    facts = [f for f in counted(facts) if f["site"] == site and f["local_day"] == day]
     cells = group(facts, lambda f: (f["agency"], f["service"], f.get("counter") or "",
                                     local_hour(f["issued_at"], timezone)))
     rows = []
@@ -213,6 +308,7 @@ def daily_csv_rows(report):
 def prometheus_text(facts_today, ingested_total):
     """/metrics: waiting now, served today and waiting p90 per agency (today's facts)."""
     lines = []
+    facts_today = counted(facts_today)
 
     def metric(name, kind, help_text, samples):
         lines.append(f"# HELP {name} {help_text}")

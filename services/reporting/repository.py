@@ -8,33 +8,68 @@
 * ``feedback``: the IKM scores of each rated ticket.
 * ``day_closures``: one per site and local day once the day is over, with the
   ``report.day_closed`` event in its outbox.
+* ``rebuilds``: the one replay under way, if any (a lock, and the intent of its swap).
+
+A replay is all or nothing: it folds the stored events into new collections beside the
+live ones, and only when every ticket is folded does it swap them in (MongoDB's
+``renameCollection``); the swap is written down first, so a process that dies in the
+middle of it finishes it at its next start. Until the swap, readers see the figures as
+they were; a replay that fails leaves them exactly so. A stored event that the
+contract refuses (stored before events were checked on arrival) is set aside: left
+out of every fold, marked in ``events`` and listed in the replay's answer.
 """
+
+import uuid
+from datetime import timedelta
 
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
+from services.kernel.errors import Conflict
 from services.kernel.events import utcnow
 from services.kernel.outbox import OUTBOX, outbox_entries
-from services.reporting.domain import fold_ticket, parse_time
+from services.reporting.domain import feedback_record, fold_ticket, parse_time
 
 SOURCE = "/antre/reporting"
 PROJECTIONS = ("facts", "feedback")
+REBUILD_SUFFIX = "__rebuild"
+REBUILD_LOCK = "replay"
+STALE_REBUILD = timedelta(minutes=2)  # a replay that has not moved for this long died
+HEARTBEAT_EVERY = 200  # tickets folded between two heartbeats of a replay
+
+
+class ReplayRunning(Conflict):
+    code = "replay_running"
 
 
 class ReportingRepository:
-    def __init__(self, db, source=SOURCE):
+    def __init__(self, db, source=SOURCE, contract=None):
         self.db = db
         self.source = source
         self.events = db.events
         self.facts = db.facts
         self.feedback = db.feedback
         self.closures = db.day_closures
+        self.rebuilds = db.rebuilds
+        if contract is None:
+            from services.kernel.contract import contract as published
+
+            contract = published()
+        self.contract = contract
+        # A test hook: called with the number of tickets folded so far during a replay.
+        self.during_rebuild = None
 
     def ensure_indexes(self):
         self.events.create_index([("ticket_id", ASCENDING)], sparse=True)
         self.events.create_index([("time", ASCENDING)])
-        self.facts.create_index([("site", ASCENDING), ("local_day", ASCENDING)])
-        self.feedback.create_index([("site", ASCENDING), ("local_day", ASCENDING)])
+        self.events.create_index([("received_at", ASCENDING)])
+        self._projection_indexes(self.facts, self.feedback)
+        self.finish_interrupted_swap()
+
+    @staticmethod
+    def _projection_indexes(facts, feedback):
+        facts.create_index([("site", ASCENDING), ("local_day", ASCENDING)])
+        feedback.create_index([("site", ASCENDING), ("local_day", ASCENDING)])
 
     def outbox_collections(self):
         return [self.closures]
@@ -42,7 +77,8 @@ class ReportingRepository:
     # -- ingest -------------------------------------------------------------------------
 
     def store_event(self, envelope):
-        """Keep ``envelope`` once; False when it was stored before (a redelivery)."""
+        """Keep ``envelope`` once; False when it was stored before (a redelivery). The
+        consumer has checked it against the contract (``checked``)."""
         data = envelope.get("data") or {}
         try:
             self.events.insert_one({
@@ -54,34 +90,44 @@ class ReportingRepository:
                 "ticket_id": data.get("ticket_id"),
                 "envelope": envelope,
                 "received_at": utcnow(),
+                "checked": True,
             })
         except DuplicateKeyError:
             return False
         return True
 
-    def ticket_events(self, ticket_id):
-        return [doc["envelope"] for doc in self.events.find({"ticket_id": ticket_id})]
+    def _usable(self, doc):
+        """Whether a stored event may be folded: checked on arrival, or (stored before
+        events were checked) valid against the contract now; never one set aside."""
+        if doc.get("set_aside"):
+            return False
+        return bool(doc.get("checked")) or self.contract.is_valid(doc["envelope"])
 
-    def project_ticket(self, ticket_id):
+    def ticket_events(self, ticket_id):
+        return [doc["envelope"] for doc in self.events.find({"ticket_id": ticket_id})
+                if self._usable(doc)]
+
+    def project_ticket(self, ticket_id, facts=None):
         """Fold the ticket's stored events into its fact (kept only if newer)."""
+        facts = self.facts if facts is None else facts
         events = [e for e in self.ticket_events(ticket_id) if e["type"].startswith("antre.ticket.")]
-        if not events:
-            return None
         fact = fold_ticket(events)
+        if fact is None:
+            return None
         try:
-            self.facts.replace_one({"_id": ticket_id, "events": {"$lt": fact["events"]}}, fact,
-                                   upsert=True)
+            facts.replace_one({"_id": ticket_id, "events": {"$lt": fact["events"]}}, fact,
+                              upsert=True)
         except DuplicateKeyError:
             pass  # a fold of at least as many events is already stored
         return fact
 
-    def project_feedback(self, envelope):
-        data = envelope["data"]
-        self.feedback.replace_one({"_id": data["ticket_id"]}, {
-            "_id": data["ticket_id"], "site": data["site"], "agency": data["agency"],
-            "service": data["service"], "counter": data.get("counter"),
-            "local_day": data["local_day"], "scores": data["scores"],
-        }, upsert=True)
+    def project_feedback(self, envelope, feedback=None):
+        record = feedback_record(envelope)
+        if record is None:
+            return None
+        feedback = self.feedback if feedback is None else feedback
+        feedback.replace_one({"_id": record["_id"]}, record, upsert=True)
+        return record
 
     def ingested(self):
         return self.events.estimated_document_count()
@@ -124,15 +170,99 @@ class ReportingRepository:
     # -- replay ---------------------------------------------------------------------------
 
     def rebuild(self):
-        """Drop every projection and rebuild it from the stored events."""
-        for name in PROJECTIONS:
-            self.db[name].delete_many({})
-        tickets = set()
+        """Rebuild every projection from the stored events, all or nothing (see the
+        module's docstring). Returns how many tickets and events were folded and the
+        events set aside; raises :class:`ReplayRunning` while another replay runs."""
+        started = utcnow()
+        token = self._take_rebuild_lock(started)
+        building = {name: self.db[name + REBUILD_SUFFIX] for name in PROJECTIONS}
+        try:
+            for collection in building.values():
+                collection.drop()  # what a replay that died before its swap left
+                self.db.create_collection(collection.name)
+            self._projection_indexes(building["facts"], building["feedback"])
+            set_aside, tickets = self._fold_all(building, token)
+            self.rebuilds.update_one({"_id": REBUILD_LOCK, "token": token},
+                                     {"$set": {"state": "swapping"}})
+        except BaseException:
+            for collection in building.values():
+                collection.drop()
+            self.rebuilds.delete_one({"_id": REBUILD_LOCK, "token": token})
+            raise
+        self._swap()
+        for problem in set_aside:
+            self.events.update_one({"_id": problem["id"]}, {"$set": {"set_aside": problem}})
+        self._catch_up(started)
+        return {"tickets": tickets, "events": self.events.count_documents({}),
+                "set_aside": set_aside}
+
+    def _take_rebuild_lock(self, now):
+        token = uuid.uuid4().hex
+        self.finish_interrupted_swap()
+        stale = now - STALE_REBUILD
+        self.rebuilds.delete_one({"_id": REBUILD_LOCK, "state": "building",
+                                  "touched_at": {"$lt": stale}})
+        try:
+            self.rebuilds.insert_one({"_id": REBUILD_LOCK, "token": token, "state": "building",
+                                      "started_at": now, "touched_at": now})
+        except DuplicateKeyError:
+            raise ReplayRunning("Pembangunan ulang laporan sedang berjalan; tunggu sampai "
+                                "selesai.") from None
+        return token
+
+    def _fold_all(self, building, token):
+        set_aside, tickets = [], set()
         for doc in self.events.find({}, {"ticket_id": 1, "type": 1, "envelope": 1}):
+            problems = self.contract.problems(doc.get("envelope"))
+            if problems:
+                set_aside.append({"id": doc["_id"], "type": str(doc.get("type"))[:120],
+                                  "reason": "; ".join(problems)[:500]})
+                continue
+            kind = doc["type"]
+            if kind.startswith("antre.ticket.") and doc.get("ticket_id"):
+                tickets.add(doc["ticket_id"])
+            elif kind.startswith("antre.feedback.submitted."):
+                self.project_feedback(doc["envelope"], building["feedback"])
+        aside = {problem["id"] for problem in set_aside}
+        for done, ticket_id in enumerate(sorted(tickets), 1):
+            events = [d["envelope"] for d in self.events.find({"ticket_id": ticket_id})
+                      if d["_id"] not in aside and d["type"].startswith("antre.ticket.")]
+            fact = fold_ticket(events)
+            if fact is not None:
+                building["facts"].replace_one({"_id": ticket_id}, fact, upsert=True)
+            if self.during_rebuild:
+                self.during_rebuild(done)
+            if done % HEARTBEAT_EVERY == 0:
+                self.rebuilds.update_one({"_id": REBUILD_LOCK, "token": token},
+                                         {"$set": {"touched_at": utcnow()}})
+        return set_aside, len(tickets)
+
+    def _swap(self):
+        for name in PROJECTIONS:
+            if (name + REBUILD_SUFFIX) in self.db.list_collection_names():
+                self.db[name + REBUILD_SUFFIX].rename(name, dropTarget=True)
+        self.rebuilds.delete_one({"_id": REBUILD_LOCK})
+
+    def finish_interrupted_swap(self):
+        """Finish a swap that a dead process began (every new projection was complete
+        before it began); True when there was one."""
+        lock = self.rebuilds.find_one({"_id": REBUILD_LOCK, "state": "swapping"})
+        if lock is None:
+            return False
+        self._swap()
+        self._catch_up(lock["started_at"])
+        return True
+
+    def _catch_up(self, since):
+        """Fold again what arrived while the replay ran: live ingest wrote it into the
+        projections that the swap replaced."""
+        tickets = set()
+        for doc in self.events.find({"received_at": {"$gte": since}},
+                                    {"ticket_id": 1, "type": 1, "envelope": 1, "checked": 1,
+                                     "set_aside": 1}):
             if doc["type"].startswith("antre.ticket.") and doc.get("ticket_id"):
                 tickets.add(doc["ticket_id"])
-            elif doc["type"].startswith("antre.feedback.submitted."):
+            elif doc["type"].startswith("antre.feedback.submitted.") and self._usable(doc):
                 self.project_feedback(doc["envelope"])
         for ticket_id in sorted(tickets):
             self.project_ticket(ticket_id)
-        return {"tickets": len(tickets), "events": self.events.count_documents({})}

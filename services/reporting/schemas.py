@@ -28,3 +28,9 @@ class IkmQuerySchema(StrictSchema):
 
 class LimitQuerySchema(StrictSchema):
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+
+
+class DeadLetterActionSchema(StrictSchema):
+    letter_id = fields.String(required=True, validate=[validate.Length(min=1, max=64),
+                                                       validate.Regexp(r"^[a-z0-9]+$")])
+    action = fields.String(required=True, validate=validate.OneOf(("requeue", "drop")))

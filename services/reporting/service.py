@@ -19,11 +19,16 @@ from services.kernel import hours
 from services.kernel.auth import Principal, audit, require, warn_if_open
 from services.kernel.cache import CatalogCache
 from services.kernel.config import setting
-from services.kernel.consumer import event_handler, peek_dead_letters, replay_dead_letters
+from services.kernel.consumer import (
+    event_handler,
+    peek_dead_letters,
+    replay_dead_letters,
+    take_dead_letter,
+)
 from services.kernel.errors import NotFound, Unavailable
-from services.kernel.events import EnvelopeSchema, Event, utcnow
+from services.kernel.events import Event, utcnow
 from services.kernel.health import HealthMixin
-from services.kernel.http import http, json_ready, query_params
+from services.kernel.http import http, json_ready, query_params, read_json
 from services.kernel.mongo import MongoDatabase
 from services.kernel.outbox import Outbox, sweep_timer
 from services.kernel.pages import asset, page
@@ -66,10 +71,10 @@ class ReportingService(HealthMixin):
     # -- ingest -------------------------------------------------------------------------
 
     @event_handler("#")
-    def ingest(self, body):
-        """Store the event once and update the projections it touches (idempotent)."""
-        envelope = EnvelopeSchema().load(body)
-        envelope["data"] = body["data"]
+    def ingest(self, envelope):
+        """Store the event once and update the projections it touches (idempotent). The
+        consumer has checked it against the published contract: an event that fails
+        never gets here (it is dead-lettered with the reason)."""
         self.repository.store_event(envelope)  # False for a redelivery: stored once anyway
         # Projections fold every stored event, so projecting again is harmless; and it is
         # needed when a first attempt stored the event but failed before projecting it.
@@ -199,6 +204,17 @@ class ReportingService(HealthMixin):
     def replay_dead_letters(self, limit=100):
         return replay_dead_letters(setting("AMQP_URI", self.config), self.name, limit)
 
+    @rpc
+    def take_dead_letter(self, letter_id, action):
+        """Re-queue (``action="requeue"``) or drop (``"drop"``) one dead letter; the
+        letter as it was. 404 when the queue holds no letter with that id."""
+        query = schemas.DeadLetterActionSchema().load({"letter_id": letter_id, "action": action})
+        letter = take_dead_letter(setting("AMQP_URI", self.config), self.name,
+                                  query["letter_id"], query["action"])
+        if letter is None:
+            raise NotFound(f"Tidak ada dead letter dengan id {letter_id}.", letter_id=letter_id)
+        return json_ready(letter)
+
     # -- HTTP ---------------------------------------------------------------------------
     #
     # Reports are read with an API key of a report viewer (e.g. Grafana), or by an agency
@@ -304,4 +320,14 @@ class ReportingService(HealthMixin):
         audit(self.repository.db.audit, principal, "dead_letters_replayed",
               {"kind": "dead_letters", "code": self.name}, after={"replayed": replayed})
         return {"replayed": replayed}
+
+    @http("POST", "/api/reporting/dead-letters/<letter_id>/<any(requeue,drop):action>")
+    def http_take_dead_letter(self, request, letter_id, action):
+        principal = self._admin(request)
+        read_json(request, required=False)
+        letter = self.take_dead_letter(letter_id, action)
+        audit(self.repository.db.audit, principal,
+              {"drop": "dead_letter_dropped", "requeue": "dead_letter_requeued"}[action],
+              {"kind": "dead_letter", "code": letter_id}, before=letter)
+        return {"action": action, "letter": letter}
 

@@ -176,6 +176,7 @@ class MongomockBackend:
             "dropIndexes": self.cmd_drop_indexes,
             "create": self.cmd_create,
             "drop": self.cmd_drop,
+            "renameCollection": self.cmd_rename_collection,
             "dropDatabase": self.cmd_drop_database,
             "listCollections": self.cmd_list_collections,
             "listDatabases": self.cmd_list_databases,
@@ -569,6 +570,20 @@ class MongomockBackend:
             was = len(list(collection.list_indexes()))
             self.client[db_name].drop_collection(collection.name)
         return {"ns": f"{db_name}.{collection.name}", "nIndexesWas": was}
+
+    def cmd_rename_collection(self, db_name, body, connection_id):
+        """``{renameCollection: "db.from", to: "db.to", dropTarget}``, sent to admin."""
+        source_db, source = body["renameCollection"].split(".", 1)
+        target_db, target = body["to"].split(".", 1)
+        if source_db != target_db:
+            raise CommandError(20, "renaming across databases is not supported here")
+        if not self._exists(source_db, source):
+            raise CommandError(26, f"Source collection {body['renameCollection']} does not exist")
+        if self._exists(target_db, target) and not body.get("dropTarget"):
+            raise CommandError(48, "target namespace exists")
+        self.client[source_db].rename_collection(source, target,
+                                                 dropTarget=bool(body.get("dropTarget")))
+        return {}
 
     def cmd_drop_database(self, db_name, body, connection_id):
         self.client.drop_database(db_name)

@@ -783,6 +783,7 @@ def probe(name, service, method, path, who):
         body = first_example(spec, content) if content else None
     try:
         with patch("services.reporting.service.peek_dead_letters", return_value=[]), \
+                patch("services.reporting.service.take_dead_letter", return_value=None), \
                 patch("services.reporting.service.replay_dead_letters", return_value=0):
             status, _, answer = http_call(SERVICES[name], service, method.upper(),
                                           concrete(spec, method, path), who=who, body=body)
@@ -929,7 +930,14 @@ def story(number, issued, *steps, channel="kiosk", priority=None, **more):
         if action in TIME_OF:
             ticket[TIME_OF[action]] = local(hhmm)
         ticket["recalls"] += action == "recall"
-        events.append(queue_domain.ticket_event(ticket, action, local(hhmm)).envelope("/antre/queue"))
+        extra = {  # what the queue adds to these events (see services/queue/commands.py)
+            "issue": {"position": 1, "estimated_wait_minutes": 5} if channel != "transfer" else {},
+            "transfer": {"to_service": "DISDUKCAPIL-AKTA-LAHIR", "to_agency": "DISDUKCAPIL",
+                         "to_ticket_number": "DN-001"},
+            "cancel": {"cancelled_by": "citizen", "reason": None},
+        }.get(action, {})
+        events.append(queue_domain.ticket_event(ticket, action, local(hhmm), **extra)
+                      .envelope("/antre/queue"))
     return ticket, events
 
 
@@ -1008,7 +1016,12 @@ def reporting():
 
 
 DEAD_LETTER = {
+    "id": "6c1f0e8a2b7d4c35a9e0f1b2c3d4e5f6",
     "attempts": 5, "error": "KeyError: 'ticket_id'", "routing_key": "ticket.issued.DISDUKCAPIL",
+    "dead_lettered_at": "2026-11-23T01:02:10.500Z",
+    "message_id": "0b6f3c1e-9c2a-4d7e-8f41-5a0e2b7d9c13",
+    "content_type": "application/cloudevents+json", "content_encoding": "utf-8", "size": 254,
+    "body": None, "body_encoding": "json",
     "event": {"specversion": "1.0", "id": "0b6f3c1e-9c2a-4d7e-8f41-5a0e2b7d9c13",
               "source": "/antre/queue", "type": "antre.ticket.issued.v1",
               "time": "2026-11-23T01:02:00.000Z", "subject": "tickets/t-DA-001",
@@ -1060,13 +1073,26 @@ REPORTING_CALLS = [
     ("POST", "/api/reporting/dead-letters/replay", "limit=50", "admin", 200, None),
     ("POST", "/api/reporting/dead-letters/replay", "limit=50", "expired", 401, None),
     ("POST", "/api/reporting/dead-letters/replay", "limit=50", "agency_admin", 403, None),
+    ("POST", f"/api/reporting/dead-letters/{DEAD_LETTER['id']}/requeue", "", "admin", 200, None),
+    ("POST", "/api/reporting/dead-letters/ffff/requeue", "", "admin", 404, None),
+    ("POST", "/api/reporting/dead-letters/BAD!/requeue", "", "admin", 400, "letter_id"),
+    ("POST", "/api/reporting/dead-letters/ffff/requeue", "", None, 401, None),
+    ("POST", "/api/reporting/dead-letters/ffff/requeue", "", "viewer", 403, None),
+    ("POST", f"/api/reporting/dead-letters/{DEAD_LETTER['id']}/drop", "", "admin_account", 200, None),
+    ("POST", "/api/reporting/dead-letters/ffff/drop", "", "admin", 404, None),
+    ("POST", "/api/reporting/dead-letters/ffff/drop", "", "agency_admin", 403, None),
 ]
+
+
+def take_dead_letter(amqp_uri, service_name, letter_id, action):
+    return DEAD_LETTER if letter_id == DEAD_LETTER["id"] else None
 
 
 def answer(service, method, path, query="", who="viewer"):
     """``(status, content type, body)`` of ``method path`` with ``who``'s credential."""
     with patch("services.reporting.service.utcnow", return_value=local("10:00")), \
             patch("services.reporting.service.peek_dead_letters", return_value=[DEAD_LETTER]), \
+            patch("services.reporting.service.take_dead_letter", take_dead_letter), \
             patch("services.reporting.service.replay_dead_letters", return_value=1):
         status, headers, content = http_call(ReportingService, service, method, path, query, who)
     return status, headers["Content-Type"], content

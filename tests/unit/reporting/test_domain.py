@@ -24,7 +24,7 @@ def lifecycle(ticket_id="t1", wait_min=12, serve_min=8, **kw):
     serving = called + timedelta(minutes=1)
     ended = serving + timedelta(minutes=serve_min)
     steps = [
-        ("issue", t["issued_at"], {}),
+        ("issue", t["issued_at"], {}),  # what issuing adds to its event: see below
         ("call", called, {"status": "called", "counter": "L01", "called_at": called}),
         ("start", serving, {"status": "serving", "serving_at": serving}),
         ("complete", ended, {"status": "completed", "ended_at": ended}),
@@ -32,7 +32,9 @@ def lifecycle(ticket_id="t1", wait_min=12, serve_min=8, **kw):
     envelopes = []
     for action, moment, changes in steps:
         t = {**t, **changes}
-        envelopes.append(queue_domain.ticket_event(t, action, moment).envelope("/antre/queue"))
+        extra = {"position": 1, "estimated_wait_minutes": 5} if action == "issue" else {}
+        envelopes.append(queue_domain.ticket_event(t, action, moment, **extra)
+                         .envelope("/antre/queue"))
     return envelopes
 
 
@@ -77,9 +79,12 @@ def facts_of_a_small_day():
                            issued_at=T0 + timedelta(minutes=i * 30))
         facts.append(domain.fold_ticket(events))
     cancelled = ticket(_id="t9", visit_id="t9", issued_at=T0 + timedelta(hours=2))
+    issue = queue_domain.ticket_event(cancelled, "issue", T0 + timedelta(hours=2), position=1,
+                                      estimated_wait_minutes=5)
     cancel = queue_domain.ticket_event({**cancelled, "status": "cancelled"}, "cancel",
                                        T0 + timedelta(hours=2, minutes=5), cancelled_by="citizen")
-    facts.append(domain.fold_ticket([cancel.envelope("/antre/queue")]))
+    facts.append(domain.fold_ticket([issue.envelope("/antre/queue"),
+                                     cancel.envelope("/antre/queue")]))
     return facts
 
 
