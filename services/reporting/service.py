@@ -207,13 +207,21 @@ class ReportingService(HealthMixin):
     @rpc
     def take_dead_letter(self, letter_id, action):
         """Re-queue (``action="requeue"``) or drop (``"drop"``) one dead letter; the
-        letter as it was. 404 when the queue holds no letter with that id."""
+        letter as it was. 404 when the queue holds no letter with that id. Audit-logged
+        as done over RPC (the operator's command line, which needs broker access)."""
+        return self._take_dead_letter(letter_id, action, Principal("rpc", "admin"))
+
+    def _take_dead_letter(self, letter_id, action, principal):
         query = schemas.DeadLetterActionSchema().load({"letter_id": letter_id, "action": action})
         letter = take_dead_letter(setting("AMQP_URI", self.config), self.name,
                                   query["letter_id"], query["action"])
         if letter is None:
             raise NotFound(f"Tidak ada dead letter dengan id {letter_id}.", letter_id=letter_id)
-        return json_ready(letter)
+        letter = json_ready(letter)
+        audit(self.repository.db.audit, principal,
+              {"drop": "dead_letter_dropped", "requeue": "dead_letter_requeued"}[action],
+              {"kind": "dead_letter", "code": letter_id}, before=letter)
+        return letter
 
     # -- HTTP ---------------------------------------------------------------------------
     #
@@ -325,9 +333,5 @@ class ReportingService(HealthMixin):
     def http_take_dead_letter(self, request, letter_id, action):
         principal = self._admin(request)
         read_json(request, required=False)
-        letter = self.take_dead_letter(letter_id, action)
-        audit(self.repository.db.audit, principal,
-              {"drop": "dead_letter_dropped", "requeue": "dead_letter_requeued"}[action],
-              {"kind": "dead_letter", "code": letter_id}, before=letter)
-        return {"action": action, "letter": letter}
+        return {"action": action, "letter": self._take_dead_letter(letter_id, action, principal)}
 
