@@ -38,6 +38,12 @@ def client_for(url):
         return client
 
 
+def ensure_outbox_index(collection):
+    """The outbox sweep looks for events older than its grace period: on an index of
+    the pending events' times, sparse (a document with nothing pending is not in it)."""
+    collection.create_index([("outbox.queued_at", 1)], sparse=True)
+
+
 def is_in_memory(url):
     return url.startswith("mongomock://")
 
@@ -77,6 +83,9 @@ class MongoDatabase(DependencyProvider):
         ensure = getattr(self.repository, "ensure_indexes", None)
         if ensure:
             ensure()
+        outboxes = getattr(self.repository, "outbox_collections", None)
+        for collection in outboxes() if outboxes else ():
+            ensure_outbox_index(collection)
 
     def get_dependency(self, worker_ctx):
         return self.repository

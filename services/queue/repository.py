@@ -42,17 +42,34 @@ class QueueRepository:
         self.sequences = db[SEQUENCES]
         self.feedback = db[FEEDBACK]
 
+    # Indexes earlier versions made that a query of today's no longer uses.
+    SUPERSEDED_INDEXES = {"tickets": ("site_1_local_day_1_status_1_service_1_queue_key_1",
+                                      "service_1_status_1_ended_at_-1"),
+                          "counters": ("site_1_state_1",)}
+
     def ensure_indexes(self):
+        # Call-next, positions and the overview: the priority is part of every waiting
+        # query, so a counter reads the head of one class, never the whole backlog.
         self.tickets.create_index([("site", ASCENDING), ("local_day", ASCENDING),
-                                   ("status", ASCENDING), ("service", ASCENDING),
-                                   ("queue_key", ASCENDING)])
-        self.tickets.create_index([("service", ASCENDING), ("status", ASCENDING),
-                                   ("ended_at", DESCENDING)])
+                                   ("status", ASCENDING), ("priority", ASCENDING),
+                                   ("service", ASCENDING), ("queue_key", ASCENDING)])
+        # Recent service times for estimates: today's completions of a service only.
+        self.tickets.create_index([("service", ASCENDING), ("local_day", ASCENDING),
+                                   ("status", ASCENDING), ("ended_at", DESCENDING)])
+        # The past-days check: which sites still have waiting tickets, and which.
+        self.tickets.create_index([("status", ASCENDING), ("site", ASCENDING),
+                                   ("local_day", ASCENDING)])
         self.tickets.create_index([("active_counter", ASCENDING)], unique=True, sparse=True)
         self.tickets.create_index([("visit_id", ASCENDING)])
         self.tickets.create_index([("pending_leg._id", ASCENDING)], sparse=True)
-        self.counters.create_index([("site", ASCENDING), ("state", ASCENDING)])
+        self.counters.create_index([("site", ASCENDING), ("state", ASCENDING),
+                                    ("services", ASCENDING)])
         self.sequences.create_index([("site", ASCENDING), ("local_day", ASCENDING)])
+        for collection, names in self.SUPERSEDED_INDEXES.items():
+            existing = set(self.db[collection].index_information())
+            for name in names:
+                if name in existing:
+                    self.db[collection].drop_index(name)
 
     def outbox_collections(self):
         return [self.tickets, self.counters, self.feedback]
@@ -179,7 +196,8 @@ class QueueRepository:
     def finish_pending_legs(self, limit=100):
         """Insert every new leg that a transfer recorded but did not insert yet."""
         done = 0
-        for old in self.tickets.find({"pending_leg": {"$exists": True}}, {"pending_leg": 1}) \
+        # On the field the sparse index holds, so the check every sweep reads the index.
+        for old in self.tickets.find({"pending_leg._id": {"$exists": True}}, {"pending_leg": 1}) \
                 .limit(limit):
             leg = old["pending_leg"]
             try:
