@@ -9,6 +9,8 @@
 * ``day_closures``: one per site and local day once the day is over, with the
   ``report.day_closed`` event in its outbox.
 * ``rebuilds``: the one replay under way, if any (a lock, and the intent of its swap).
+* ``site_days``: one per site and local day that has facts, marked ``closed`` once its
+  day is announced: what the day-close timer and ``/metrics`` read instead of every fact.
 
 A replay is all or nothing: it folds the stored events into new collections beside the
 live ones, and only when every ticket is folded does it swap them in (MongoDB's
@@ -51,6 +53,7 @@ class ReportingRepository:
         self.feedback = db.feedback
         self.closures = db.day_closures
         self.rebuilds = db.rebuilds
+        self.days = db.site_days
         if contract is None:
             from services.kernel.contract import contract as published
 
@@ -64,7 +67,23 @@ class ReportingRepository:
         self.events.create_index([("time", ASCENDING)])
         self.events.create_index([("received_at", ASCENDING)])
         self._projection_indexes(self.facts, self.feedback)
+        self.days.create_index([("closed", ASCENDING)])
         self.finish_interrupted_swap()
+        self._record_days_of_older_facts()
+
+    def _record_days_of_older_facts(self):
+        """Facts stored by versions without ``site_days``: recorded once, at start-up."""
+        if self.days.estimated_document_count() or not self.facts.estimated_document_count():
+            return
+        pairs = {(f["site"], f["local_day"]) for f in self.facts.find({}, {"site": 1, "local_day": 1})}
+        for site, day in pairs:
+            self._record_day(site, day)
+
+    def _record_day(self, site, day):
+        self.days.update_one({"_id": f"{site}|{day}"},
+                             {"$setOnInsert": {"site": site, "local_day": day,
+                                               "closed": self.is_closed(site, day)}},
+                             upsert=True)
 
     @staticmethod
     def _projection_indexes(facts, feedback):
@@ -115,10 +134,12 @@ class ReportingRepository:
         if fact is None:
             return None
         try:
-            facts.replace_one({"_id": ticket_id, "events": {"$lt": fact["events"]}}, fact,
-                              upsert=True)
+            written = facts.replace_one({"_id": ticket_id, "events": {"$lt": fact["events"]}},
+                                        fact, upsert=True)
         except DuplicateKeyError:
-            pass  # a fold of at least as many events is already stored
+            return fact  # a fold of at least as many events is already stored
+        if written.upserted_id is not None:  # a ticket's first fact: its day may be new
+            self._record_day(fact["site"], fact["local_day"])
         return fact
 
     def project_feedback(self, envelope, feedback=None):
@@ -147,10 +168,13 @@ class ReportingRepository:
     def feedback_between(self, site, first, last):
         return list(self.feedback.find({"site": site, "local_day": {"$gte": first, "$lte": last}}))
 
-    def site_days(self):
-        """Every (site, local day) with facts."""
-        pairs = {(f["site"], f["local_day"]) for f in self.facts.find({}, {"site": 1, "local_day": 1})}
-        return sorted(pairs)
+    def site_days(self, open_only=False):
+        """Every (site, local day) with facts; ``open_only``: those not announced closed."""
+        query = {"closed": False} if open_only else {}
+        return sorted((d["site"], d["local_day"]) for d in self.days.find(query))
+
+    def sites(self):
+        return sorted(self.days.distinct("site"))
 
     # -- the end of a day -----------------------------------------------------------------
 
@@ -165,6 +189,8 @@ class ReportingRepository:
                                       OUTBOX: outbox_entries([event], self.source)})
         except DuplicateKeyError:
             return False
+        finally:
+            self.days.update_one({"_id": f"{site}|{day}"}, {"$set": {"closed": True}})
         return True
 
     # -- replay ---------------------------------------------------------------------------
@@ -211,7 +237,7 @@ class ReportingRepository:
         return token
 
     def _fold_all(self, building, token):
-        set_aside, tickets = [], set()
+        set_aside, tickets, days = [], set(), set()
         for doc in self.events.find({}, {"ticket_id": 1, "type": 1, "envelope": 1}):
             problems = self.contract.problems(doc.get("envelope"))
             if problems:
@@ -230,11 +256,14 @@ class ReportingRepository:
             fact = fold_ticket(events)
             if fact is not None:
                 building["facts"].replace_one({"_id": ticket_id}, fact, upsert=True)
+                days.add((fact["site"], fact["local_day"]))
             if self.during_rebuild:
                 self.during_rebuild(done)
             if done % HEARTBEAT_EVERY == 0:
                 self.rebuilds.update_one({"_id": REBUILD_LOCK, "token": token},
                                          {"$set": {"touched_at": utcnow()}})
+        for site, day in days:  # (days are only ever added: a superset is harmless)
+            self._record_day(site, day)
         return set_aside, len(tickets)
 
     def _swap(self):

@@ -128,9 +128,7 @@ class ReportingService(HealthMixin):
     def close_days(self):
         """Announce each site's day once it is over (plus DAY_CLOSE_DELAY_MINUTES)."""
         delay = timedelta(minutes=float(setting("DAY_CLOSE_DELAY_MINUTES", self.config)))
-        for site, day in self.repository.site_days():
-            if self.repository.is_closed(site, day):
-                continue
+        for site, day in self.repository.site_days(open_only=True):
             timezone = self._timezone(site)
             if hours.local_day(timezone, utcnow() - delay).isoformat() <= day:
                 continue
@@ -292,7 +290,7 @@ class ReportingService(HealthMixin):
     def http_metrics(self, request):
         self._reader(request)
         facts = []
-        for site in sorted({s for s, _ in self.repository.site_days()}):
+        for site in self.repository.sites():
             facts += self.repository.facts_of(site, self._today(site))
         text = domain.prometheus_text(facts, self.repository.ingested())
         return Response(text, content_type="text/plain; version=0.0.4; charset=utf-8")

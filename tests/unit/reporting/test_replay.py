@@ -9,6 +9,7 @@ import copy
 import pytest
 
 from services.kernel.contract import contract
+from services.kernel.events import Event
 from services.queue import domain as queue_domain
 from services.reporting import domain
 from services.reporting.repository import ReplayRunning, ReportingRepository
@@ -215,3 +216,27 @@ def test_events_that_arrive_during_a_replay_are_in_its_figures(repo):
     repo.rebuild()
     totals, _ = figures(repo)
     assert (totals["issued"], totals["served"]) == (4, 4)
+
+
+def test_the_days_to_close_are_read_from_site_days_not_from_every_fact(repo, database):
+    a_day(repo, tickets=3)
+    ingest(repo, lifecycle("next-day", local_day="2026-11-24"))
+    assert repo.site_days() == [(SITE, DAY), (SITE, "2026-11-24")]
+    assert repo.sites() == [SITE]
+    assert repo.close_day(SITE, DAY, {"site": SITE}, domain_event())
+    assert repo.site_days(open_only=True) == [(SITE, "2026-11-24")]
+    ingest(repo, lifecycle("late-for-a-closed-day"))  # the day stays announced once
+    assert repo.site_days(open_only=True) == [(SITE, "2026-11-24")]
+    repo.rebuild()
+    assert repo.site_days(open_only=True) == [(SITE, "2026-11-24")]
+
+    # Facts stored before site_days existed: their days are recorded at start-up.
+    repo.days.delete_many({})
+    restarted = ReportingRepository(database("reporting"))
+    restarted.ensure_indexes()
+    assert restarted.site_days() == [(SITE, DAY), (SITE, "2026-11-24")]
+    assert restarted.site_days(open_only=True) == [(SITE, "2026-11-24")]
+
+
+def domain_event():
+    return Event("report", "day_closed", f"reports/{SITE}/{DAY}", {}, site=SITE)
