@@ -34,6 +34,7 @@ from services.catalog import commands as catalog_commands
 from services.catalog.domain import KINDS
 from services.catalog.repository import CatalogRepository
 from services.kernel.cache import TtlCache
+from services.kernel.contract import contract
 from services.kernel.events import CONTENT_TYPE
 from services.queue.commands import QueueCommands, Settings
 from services.queue.repository import QueueRepository
@@ -341,6 +342,17 @@ def test_every_field_emitted_is_listed_in_the_document(emitted):
         problems += [f"{envelope['type']}: {path}"
                      for path in undocumented([{"$ref": pointer}], envelope)]
     assert not sorted(set(problems)), "undocumented fields:\n" + "\n".join(sorted(set(problems)))
+
+
+def test_the_consumers_check_every_emitted_event_as_this_test_does(emitted):
+    """``services.kernel.contract`` (what reporting and notify run before handling an
+    event) knows exactly the documented types, at the same payload schemas, and lets
+    every event Antre emits through."""
+    runtime = contract()
+    assert runtime.pointers == {t: pointer for t, (_, _, pointer) in documented().items()}
+    refused = [(envelope["type"], runtime.problems(envelope)) for _, envelope in emitted
+               if runtime.problems(envelope)]
+    assert not refused
 
 
 def test_the_event_types_emitted_are_exactly_the_documented_ones(emitted):
