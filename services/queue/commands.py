@@ -81,7 +81,7 @@ class QueueCommands:
         """``(estimated minutes, open counters)``; ``recent`` service seconds and the
         open ``counters`` are looked up unless the caller already has them."""
         if recent is None:
-            recent = self.repo.recent_service_seconds(service["code"], local_day,
+            recent = self.repo.recent_service_seconds(site["code"], service["code"], local_day,
                                                       self.settings.estimate_window)
         if counters is None:
             counters = self.repo.open_counters_serving(site["code"], service["code"])
@@ -102,8 +102,9 @@ class QueueCommands:
                 reason=state.reason, label=state.label,
                 next_open=state.next_open.isoformat() if state.next_open else None)
         local_day = self._today(site, now)
-        number = self.repo.next_number(site["code"], service["code"], local_day,
-                                       service.get("daily_quota"))
+        sequence = self.repo.next_in_sequence(site["code"], service["code"], local_day,
+                                              service.get("daily_quota"))
+        number = sequence["value"]
         secret = secrets.token_urlsafe(18)
         ticket_id = _new_id()
         ticket = {
@@ -129,7 +130,9 @@ class QueueCommands:
             "secret_hash": hash_secret(secret),
         }
         ahead = self.repo.count_ahead(ticket)
-        estimate, counters = self._estimate(site, service, ahead, local_day)
+        recent = self.repo.recent_service_seconds(site["code"], service["code"], local_day,
+                                                  self.settings.estimate_window, sequence)
+        estimate, counters = self._estimate(site, service, ahead, local_day, recent=recent)
         event = domain.ticket_event(ticket, "issue", now, position=ahead + 1,
                                     estimated_wait_minutes=estimate)
         self.repo.insert_ticket(ticket, [event])
@@ -312,8 +315,12 @@ class QueueCommands:
         changes = {"status": COMPLETED, "ended_at": now,
                    "service_seconds": (now - ticket["serving_at"]).total_seconds()}
         event = domain.ticket_event({**ticket, **changes}, "complete", now)
-        return self.repo.update_ticket(ticket, "complete", changes, [event],
-                                       unset=("active_counter",))
+        written = self.repo.update_ticket(ticket, "complete", changes, [event],
+                                          unset=("active_counter",))
+        self.repo.record_service_seconds(ticket["site"], ticket["service"], ticket["local_day"],
+                                         changes["service_seconds"],
+                                         self.settings.estimate_window)
+        return written
 
     def no_show(self, ticket_id, counter):
         now = self.clock()

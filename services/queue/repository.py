@@ -13,13 +13,13 @@ Concurrency is handled by the database, so any number of queue replicas may run:
   counters can never claim the same ticket (the claim is conditional on ``waiting``).
 """
 
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from services.kernel.errors import Conflict
 from services.kernel.outbox import OUTBOX, outbox_entries
 from services.queue import messages
-from services.queue.domain import COMPLETED, WAITING, InvalidTransition
+from services.queue.domain import WAITING, InvalidTransition
 
 SOURCE = "/antre/queue"
 TICKETS, COUNTERS, SEQUENCES, FEEDBACK = "tickets", "counters", "sequences", "feedback"
@@ -53,9 +53,6 @@ class QueueRepository:
         self.tickets.create_index([("site", ASCENDING), ("local_day", ASCENDING),
                                    ("status", ASCENDING), ("priority", ASCENDING),
                                    ("service", ASCENDING), ("queue_key", ASCENDING)])
-        # Recent service times for estimates: today's completions of a service only.
-        self.tickets.create_index([("service", ASCENDING), ("local_day", ASCENDING),
-                                   ("status", ASCENDING), ("ended_at", DESCENDING)])
         # The past-days check: which sites still have waiting tickets, and which.
         self.tickets.create_index([("status", ASCENDING), ("site", ASCENDING),
                                    ("local_day", ASCENDING)])
@@ -85,6 +82,12 @@ class QueueRepository:
         Arrivals count against the daily ``quota`` (None: unlimited). Transfers in are
         not arrivals (``arrival=False``): they get a number but never hit the quota.
         """
+        return self.next_in_sequence(site, service, local_day, quota, arrival)["value"]
+
+    def next_in_sequence(self, site, service, local_day, quota=None, arrival=True):
+        """:meth:`next_number`, as the whole sequence document of the service's day
+        (``value``, ``issued``, ``recent_service``): an issue learns the recent service
+        times for its estimate from the write that numbers it."""
         key = f"{site}|{service}|{local_day}"
         update = {"$inc": {"value": 1, "issued": 1 if arrival else 0},
                   "$setOnInsert": {"site": site, "service": service, "local_day": local_day}}
@@ -100,7 +103,7 @@ class QueueRepository:
                 f"Kuota harian layanan ini ({quota} antrean) sudah habis. Silakan datang "
                 f"kembali pada hari layanan berikutnya.",
                 service=service, local_day=local_day, quota=quota) from None
-        return doc["value"]
+        return doc
 
     def issued_on(self, site, local_day):
         """{service: tickets issued (not counting transfers in)} for one site and day."""
@@ -172,11 +175,22 @@ class QueueRepository:
         return self.tickets.count_documents(
             {"site": site, "local_day": local_day, "status": WAITING, "service": service})
 
-    def recent_service_seconds(self, service, local_day, limit):
-        found = self.tickets.find(
-            {"service": service, "status": COMPLETED, "local_day": local_day},
-            {"service_seconds": 1}).sort("ended_at", DESCENDING).limit(limit)
-        return [d["service_seconds"] for d in found if d.get("service_seconds") is not None]
+    def record_service_seconds(self, site, service, local_day, seconds, keep):
+        """Remember a completed service's duration in its day's sequence (the last
+        ``keep``), for estimates: one short list per service and day, never a scan of
+        the day's tickets. (Lost if the process dies right after the completion: an
+        estimate then averages one service fewer.)"""
+        self.sequences.update_one({"_id": f"{site}|{service}|{local_day}"},
+                                  {"$push": {"recent_service": {"$each": [seconds],
+                                                                "$slice": -keep}}})
+
+    def recent_service_seconds(self, site, service, local_day, limit, sequence=None):
+        """The last ``limit`` service durations of the day, newest first; from
+        ``sequence`` (the day's sequence document) when the caller has it."""
+        if sequence is None:
+            sequence = self.sequences.find_one({"_id": f"{site}|{service}|{local_day}"},
+                                               {"recent_service": 1}) or {}
+        return list(reversed(sequence.get("recent_service") or []))[:limit]
 
     def active_ticket_of(self, counter):
         return self.tickets.find_one({"active_counter": counter}, {OUTBOX: 0, "pending_leg": 0})

@@ -21,7 +21,7 @@ from services.queue.repository import QueueRepository
 from tests.unit.queue.conftest import Clock, default_catalog
 
 READS = ("find", "find_one", "count_documents", "find_one_and_update", "update_one",
-         "update_many", "distinct", "delete_many", "replace_one")
+         "update_many", "distinct", "delete_many", "replace_one", "insert_one")
 
 
 class RecordingCursor:
@@ -55,7 +55,11 @@ class RecordingCollection:
             return attribute
 
         def call(*args, **kwargs):  # records the query, then runs it
-            query = args[1] if name == "distinct" else (args[0] if args else kwargs.get("filter"))
+            if name == "insert_one":
+                query = {"_id": args[0]["_id"]}  # an insert is by its _id
+            else:
+                query = args[1] if name == "distinct" else (args[0] if args
+                                                             else kwargs.get("filter"))
             record = {"collection": self._collection.name, "op": name, "filter": query or {},
                       "sort": [k for k, _ in kwargs["sort"]] if kwargs.get("sort") else []}
             self._log.append(record)
@@ -192,3 +196,31 @@ def test_the_check_bites_on_a_query_no_index_serves():
     assert served_by({"filter": {"a": 1, "c": 2}, "sort": []}, indexes) is None
     assert served_by({"filter": {"_id": "x", "v": 3}, "sort": []}, indexes) == "_id_"
     assert served_by({"filter": {}, "sort": []}, indexes) is None
+
+
+def test_what_one_issue_and_one_completion_cost_in_store_operations(database):
+    """Issuing reads its estimate's recent service times from the write that numbers
+    it, and a completion keeps them there: neither reads the day's tickets."""
+    log = []
+    repo = QueueRepository(RecordingDatabase(database("queue"), log))
+    repo.ensure_indexes()
+    queue = QueueCommands(repo, default_catalog(), Clock(), Settings())
+    queue.open_counter("L01")
+    queue.issue("KTP-EL")
+    log.clear()
+    queue.issue("KTP-EL")
+    assert [(r["collection"], r["op"]) for r in log] == [
+        ("sequences", "find_one_and_update"),  # the number, and the recent service times
+        ("tickets", "count_documents"), ("tickets", "count_documents"),  # the position
+        ("counters", "count_documents"),  # open counters, for the estimate
+        ("tickets", "insert_one"),  # the ticket with its event in its outbox
+    ]
+    called = queue.call_next("L01")
+    queue.start(called["_id"], "L01")
+    log.clear()
+    queue.complete(called["_id"], "L01")
+    assert [(r["collection"], r["op"]) for r in log] == [
+        ("tickets", "find_one"),  # the ticket as it is
+        ("tickets", "find_one_and_update"),  # the transition with its event
+        ("sequences", "update_one"),  # its service time, for estimates
+    ]
