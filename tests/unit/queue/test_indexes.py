@@ -171,13 +171,13 @@ def test_every_query_of_a_day_is_served_by_an_index(day):
     assert not unserved, "queries no index serves:\n" + "\n".join(map(str, sorted(unserved)))
 
 
-def test_on_a_real_mongodb_no_query_of_the_day_scans_its_collection(day, mongo_url):
-    if mongo_url.startswith("mongomock://"):
-        # mongomock has no planner; the test above checks the same queries statically.
-        log, _ = day
-        assert log
-        return
+def test_on_a_real_mongodb_no_query_of_the_day_scans_its_collection(day):
     log, raw = day
+    in_process = type(raw.client).__module__.startswith("mongomock")
+    if in_process or "mongomock" in raw.client.server_info().get("version", ""):
+        # mongomock (and the system test's wire stand-in over it) has no query planner:
+        # the test above checks the same queries against the declared indexes instead.
+        pytest.skip("explain() needs a real MongoDB: set MONGO_URL=mongodb://host/")
     for record in log:
         if record["op"] not in ("find", "find_one", "count_documents"):
             continue
