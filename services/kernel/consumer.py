@@ -71,10 +71,6 @@ def declare_queues(amqp_uri, service_name, bindings, retry_seconds, config=None)
     return main, retry, dead
 
 
-class InvalidEvent(Exception):
-    """A message that is not an event of the contract: dead-lettered at once."""
-
-
 class EventQueueConsumer(QueueConsumer):
     """nameko's queue consumer, but a message kombu cannot decode goes to its provider
     (which dead-letters it) instead of kombu's default, which logs and acks it: lost."""
