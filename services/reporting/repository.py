@@ -40,6 +40,11 @@ STALE_REBUILD = timedelta(minutes=2)  # a replay that has not moved for this lon
 HEARTBEAT_EVERY = 200  # tickets folded between two heartbeats of a replay
 
 
+def _building(name, token):
+    """The collection a replay builds projection ``name`` in."""
+    return f"{name}{REBUILD_SUFFIX}_{token[:12]}"
+
+
 class ReplayRunning(Conflict):
     code = "replay_running"
 
@@ -201,21 +206,25 @@ class ReportingRepository:
         events set aside; raises :class:`ReplayRunning` while another replay runs."""
         started = utcnow()
         token = self._take_rebuild_lock(started)
-        building = {name: self.db[name + REBUILD_SUFFIX] for name in PROJECTIONS}
+        building = {name: self.db[_building(name, token)] for name in PROJECTIONS}
         try:
+            for name in self.db.list_collection_names():  # what dead replays left
+                if REBUILD_SUFFIX in name:
+                    self.db[name].drop()
             for collection in building.values():
-                collection.drop()  # what a replay that died before its swap left
                 self.db.create_collection(collection.name)
             self._projection_indexes(building["facts"], building["feedback"])
             set_aside, tickets = self._fold_all(building, token)
-            self.rebuilds.update_one({"_id": REBUILD_LOCK, "token": token},
-                                     {"$set": {"state": "swapping"}})
+            swapping = self.rebuilds.update_one({"_id": REBUILD_LOCK, "token": token},
+                                                {"$set": {"state": "swapping"}})
+            if swapping.matched_count != 1:  # taken over as stale: the other replay swaps
+                raise ReplayRunning("Pembangunan ulang laporan ini diambil alih oleh yang lain.")
         except BaseException:
             for collection in building.values():
                 collection.drop()
             self.rebuilds.delete_one({"_id": REBUILD_LOCK, "token": token})
             raise
-        self._swap()
+        self._swap(token)
         for problem in set_aside:
             self.events.update_one({"_id": problem["id"]}, {"$set": {"set_aside": problem}})
         self._catch_up(started)
@@ -266,11 +275,12 @@ class ReportingRepository:
             self._record_day(site, day)
         return set_aside, len(tickets)
 
-    def _swap(self):
+    def _swap(self, token):
+        present = set(self.db.list_collection_names())
         for name in PROJECTIONS:
-            if (name + REBUILD_SUFFIX) in self.db.list_collection_names():
-                self.db[name + REBUILD_SUFFIX].rename(name, dropTarget=True)
-        self.rebuilds.delete_one({"_id": REBUILD_LOCK})
+            if _building(name, token) in present:
+                self.db[_building(name, token)].rename(name, dropTarget=True)
+        self.rebuilds.delete_one({"_id": REBUILD_LOCK, "token": token})
 
     def finish_interrupted_swap(self):
         """Finish a swap that a dead process began (every new projection was complete
@@ -278,7 +288,7 @@ class ReportingRepository:
         lock = self.rebuilds.find_one({"_id": REBUILD_LOCK, "state": "swapping"})
         if lock is None:
             return False
-        self._swap()
+        self._swap(lock["token"])
         self._catch_up(lock["started_at"])
         return True
 

@@ -113,7 +113,7 @@ def test_a_replay_gives_the_same_figures(repo):
     assert (result["tickets"], result["events"], result["set_aside"]) == (12, 50, [])
     assert figures(repo) == before
     assert repo.rebuilds.count_documents({}) == 0
-    assert not [n for n in repo.db.list_collection_names() if n.endswith("__rebuild")]
+    assert not [n for n in repo.db.list_collection_names() if "__rebuild" in n]
 
 
 def test_a_replay_that_fails_midway_leaves_the_figures_exactly_as_before(repo):
@@ -131,7 +131,7 @@ def test_a_replay_that_fails_midway_leaves_the_figures_exactly_as_before(repo):
     with pytest.raises(RuntimeError):
         repo.rebuild()
     assert figures(repo) == damaged, "... but a failed replay changes nothing at all"
-    assert not [n for n in repo.db.list_collection_names() if n.endswith("__rebuild")]
+    assert not [n for n in repo.db.list_collection_names() if "__rebuild" in n]
     assert repo.rebuilds.count_documents({}) == 0, "the next replay may start at once"
 
     repo.during_rebuild = None
@@ -174,11 +174,29 @@ def test_one_replay_at_a_time_and_a_dead_one_does_not_block_for_ever(repo):
     repo.rebuild()
     assert calls == [1]
 
-    # A replay whose process died: its lock is stale after a while, then taken over.
+    # A replay whose process died: its lock is stale after a while, then taken over, and
+    # what it had built is dropped.
     repo.during_rebuild = None
-    repo.rebuilds.insert_one({"_id": "replay", "token": "dead", "state": "building",
+    repo.rebuilds.insert_one({"_id": "replay", "token": "deadbeef", "state": "building",
                               "started_at": T0, "touched_at": T0})
+    repo.db.create_collection("facts__rebuild_deadbeef")
     assert repo.rebuild()["tickets"] == 2
+    assert not [n for n in repo.db.list_collection_names() if "__rebuild" in n]
+
+
+def test_a_replay_whose_lock_was_taken_over_does_not_swap(repo):
+    a_day(repo, tickets=3)
+    before = figures(repo)
+
+    def taken_over(done):
+        if done == 2:  # as if it had stalled for minutes and another replay took over
+            repo.rebuilds.update_one({"_id": "replay"}, {"$set": {"token": "another"}})
+
+    repo.during_rebuild = taken_over
+    with pytest.raises(ReplayRunning):
+        repo.rebuild()
+    assert figures(repo) == before
+    assert repo.rebuilds.find_one({"_id": "replay"})["token"] == "another"
 
 
 def test_a_swap_interrupted_by_a_dead_process_is_finished_at_the_next_start(repo, database):
@@ -187,8 +205,8 @@ def test_a_swap_interrupted_by_a_dead_process_is_finished_at_the_next_start(repo
     swapped = []
     original = repo._swap
 
-    def die_before_swapping():
-        swapped.append(True)
+    def die_before_swapping(token):
+        swapped.append(token)
         raise SystemExit("killed between writing the swap down and doing it")
 
     repo._swap = die_before_swapping
