@@ -121,7 +121,7 @@ class EventConsumer(Consumer):
 
     def _park_invalid(self, message, reason):
         try:
-            self._park(message, self.dead_queue, reason, attempts=1)
+            self._park(message, self.dead_queue, reason, attempts=1, refused=True)
         except Exception:  # could not park it: let the broker redeliver it instead
             log.exception("could not dead-letter an invalid event; requeueing it")
             self.queue_consumer.requeue_message(message)
@@ -144,7 +144,7 @@ class EventConsumer(Consumer):
         target = self.retry_queue if attempts < self.max_attempts else self.dead_queue
         self._park(message, target, error, attempts)
 
-    def _park(self, message, target, error, attempts):
+    def _park(self, message, target, error, attempts, refused=False):
         """Republish ``message`` to ``target`` (retry or dead-letter queue), with why."""
         headers = dict(message.headers or {})
         headers.update({
@@ -156,8 +156,8 @@ class EventConsumer(Consumer):
         if target is self.dead_queue:
             headers[DEAD_LETTER_ID_HEADER] = uuid.uuid4().hex
             headers[DEAD_AT_HEADER] = isoformat(utcnow())
-        log.warning("event %s failed (attempt %d of %d): %s; sent to %s",
-                    message.properties.get("message_id"), attempts, self.max_attempts,
+        log.warning("event %s %s: %s; sent to %s", message.properties.get("message_id"),
+                    "refused" if refused else f"failed (attempt {attempts} of {self.max_attempts})",
                     error[:300], target.name)
         self.publisher.publish(
             message.body, exchange="", routing_key=target.name, headers=headers,

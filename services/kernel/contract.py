@@ -73,10 +73,6 @@ class Contract:
                     pointers[event_type] = pointer
         return pointers
 
-    @property
-    def types(self):
-        return frozenset(self.pointers)
-
     def validator(self, event_type):
         """A compiled check of one type's payload schema (``fastjsonschema``: the schema
         becomes Python code once, so a check costs microseconds, not a schema walk)."""

@@ -11,8 +11,6 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from marshmallow import EXCLUDE, Schema, fields, validate
-
 SPECVERSION = "1.0"
 CONTENT_TYPE = "application/cloudevents+json"
 NO_AGENCY = "_site"
@@ -72,27 +70,6 @@ class Event:
 
 def source_for(service_name):
     return f"/antre/{service_name}"
-
-
-class EnvelopeSchema(Schema):
-    """Validates an incoming CloudEvent (consumers use it at their boundary).
-
-    Attributes it does not know are ignored: within a major version, events only grow.
-    """
-
-    class Meta:
-        unknown = EXCLUDE
-
-    specversion = fields.String(required=True, validate=validate.Equal(SPECVERSION))
-    id = fields.String(required=True, validate=validate.Length(min=1, max=128))
-    source = fields.String(required=True, validate=validate.Length(min=1, max=256))
-    type = fields.String(required=True, validate=validate.Regexp(r"^antre\.[a-z_]+\.[a-z_]+\.v\d+$"))
-    time = fields.String(required=True)
-    subject = fields.String(load_default=None)
-    datacontenttype = fields.String(load_default="application/json")
-    site = fields.String(load_default=None)
-    agency = fields.String(load_default=None)
-    data = fields.Dict(required=True)
 
 
 def _register_codec():

@@ -27,6 +27,7 @@ from datetime import timedelta
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
+from services.kernel.contract import contract as published_contract
 from services.kernel.errors import Conflict
 from services.kernel.events import utcnow
 from services.kernel.outbox import OUTBOX, outbox_entries
@@ -59,11 +60,7 @@ class ReportingRepository:
         self.closures = db.day_closures
         self.rebuilds = db.rebuilds
         self.days = db.site_days
-        if contract is None:
-            from services.kernel.contract import contract as published
-
-            contract = published()
-        self.contract = contract
+        self.contract = contract or published_contract()
         # A test hook: called with the number of tickets folded so far during a replay.
         self.during_rebuild = None
 
