@@ -83,6 +83,15 @@ class OutboxRelay:
         # A test hook: called before each publish, may raise to simulate a crash.
         self.before_publish = before_publish
 
+    def publish(self, entries):
+        """Publish outbox ``entries`` the caller just wrote (it removes them from the
+        outbox afterwards); an exception leaves the rest for the sweep."""
+        for entry in entries:
+            if self.before_publish:
+                self.before_publish(entry)
+            self.publisher.publish(entry)
+        return len(entries)
+
     def relay_document(self, collection, doc_id):
         doc = collection.find_one({"_id": doc_id}, {OUTBOX: 1})
         return self._relay(collection, doc) if doc else 0

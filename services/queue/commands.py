@@ -136,7 +136,7 @@ class QueueCommands:
         event = domain.ticket_event(ticket, "issue", now, position=ahead + 1,
                                     estimated_wait_minutes=estimate)
         self.repo.insert_ticket(ticket, [event])
-        return self._public(ticket, ahead, estimate, counters), secret
+        return self.public(ticket, ahead, estimate, counters), secret
 
     # -- reading ------------------------------------------------------------------------
 
@@ -150,15 +150,16 @@ class QueueCommands:
         """A ticket as citizens and staff see it: status, position, estimate, counter."""
         ticket = self._ticket(ticket_id)
         if ticket["status"] != WAITING:
-            return self._public(ticket)
+            return self.public(ticket)
         site = self.catalog.site(ticket["site"])
         service = self.catalog.service(ticket["service"])
         ahead = self.repo.count_ahead(ticket)
         estimate, counters = self._estimate(site, service, ahead, ticket["local_day"])
-        return self._public(ticket, ahead, estimate, counters)
+        return self.public(ticket, ahead, estimate, counters)
 
     @staticmethod
-    def _public(ticket, ahead=None, estimate=None, counters=None):
+    def public(ticket, ahead=None, estimate=None, counters=None):
+        """A ticket as answered; ``ahead``/``estimate``/``counters`` for a waiting one."""
         body = {k: v for k, v in ticket.items() if k not in PRIVATE}
         body["ticket_id"] = ticket["_id"]
         body["position"] = None if ahead is None else ahead + 1
@@ -315,11 +316,11 @@ class QueueCommands:
         changes = {"status": COMPLETED, "ended_at": now,
                    "service_seconds": (now - ticket["serving_at"]).total_seconds()}
         event = domain.ticket_event({**ticket, **changes}, "complete", now)
-        written = self.repo.update_ticket(ticket, "complete", changes, [event],
-                                          unset=("active_counter",))
-        self.repo.record_service_seconds(ticket["site"], ticket["service"], ticket["local_day"],
-                                         changes["service_seconds"],
-                                         self.settings.estimate_window)
+        return self._end(self.repo.update_ticket(ticket, "complete", changes, [event],
+                                                 unset=("active_counter",)))
+
+    def _end(self, written):
+        self.repo.record_end(written, self.settings.estimate_window)
         return written
 
     def no_show(self, ticket_id, counter):
@@ -334,8 +335,8 @@ class QueueCommands:
                 recalls_needed=needed)
         changes = {"status": domain.NO_SHOW, "ended_at": now}
         event = domain.ticket_event({**ticket, **changes}, "no_show", now)
-        return self.repo.update_ticket(ticket, "no_show", changes, [event],
-                                       unset=("active_counter",))
+        return self._end(self.repo.update_ticket(ticket, "no_show", changes, [event],
+                                                 unset=("active_counter",)))
 
     def cancel(self, ticket_id, by, reason=None):
         """Cancel a waiting ticket; ``by`` is "citizen" or "operator"."""
@@ -347,7 +348,7 @@ class QueueCommands:
         # The reason is free text: it stays with the ticket, never in the event.
         event = domain.ticket_event({**ticket, **changes}, "cancel", now, cancelled_by=by,
                                     reason=None)
-        return self.repo.update_ticket(ticket, "cancel", changes, [event])
+        return self._end(self.repo.update_ticket(ticket, "cancel", changes, [event]))
 
     def transfer(self, ticket_id, counter, target_code):
         """End this leg and queue a new leg of the same visit for ``target_code``.
@@ -393,9 +394,9 @@ class QueueCommands:
                                           to_ticket_number=leg["ticket_number"])
         issued = domain.ticket_event(leg, "issue", now)
         changes["pending_leg"] = self.repo.pending_leg_document(leg, [issued])
-        self.repo.update_ticket(ticket, "transfer", changes, [transferred],
-                                unset=("active_counter",))
-        self.repo.finish_pending_legs()
+        self._end(self.repo.update_ticket(ticket, "transfer", changes, [transferred],
+                                          unset=("active_counter",)))
+        self.repo.insert_pending_leg(ticket["_id"], changes["pending_leg"])
         return self.view(leg_id)
 
     # -- the end of a day ---------------------------------------------------------------
@@ -417,8 +418,8 @@ class QueueCommands:
                 event = domain.ticket_event({**ticket, **changes}, "cancel", now,
                                             cancelled_by="system", reason="day_closed")
                 try:
-                    self.repo.update_ticket(ticket, "cancel", changes, [event],
-                                            extra_filter={"status": WAITING})
+                    self._end(self.repo.update_ticket(ticket, "cancel", changes, [event],
+                                                      extra_filter={"status": WAITING}))
                     closed += 1
                 except domain.InvalidTransition:
                     continue  # called in the meantime: no longer ours to close
@@ -448,26 +449,25 @@ class QueueCommands:
     def overview(self, site_code=None):
         """Per service of a site: waiting, now serving, average wait today, estimate.
 
-        One scan of the day's tickets, one read of the counters and one of the
-        sequences, whatever the number of services.
+        One read of the live tickets, one of the counters and one of the day's
+        sequences (which keep the waits and service times of the tickets that ended),
+        whatever the number of services and however many tickets the day has seen.
         """
         now = self.clock()
         site = self.catalog.site(site_code or self.settings.default_site)
         local_day = self._today(site, now)
         per_service = {}
-        for t in self.repo.tickets_of_day(site["code"], local_day, {
+        for t in self.repo.live_tickets(site["code"], local_day, {
                 "service": 1, "status": 1, "ticket_number": 1, "counter": 1,
-                "waiting_seconds": 1, "service_seconds": 1, "ended_at": 1}):
+                "waiting_seconds": 1, "queue_key": 1}):
             entry = per_service.setdefault(t["service"], {"waiting": 0, "now_serving": [],
-                                                          "waits": [], "served": []})
+                                                          "waits": []})
             if t["status"] == WAITING:
                 entry["waiting"] += 1
             elif t["status"] in (CALLED, SERVING):
                 entry["now_serving"].append({"ticket_number": t["ticket_number"],
                                              "counter": t.get("counter"),
-                                             "status": t["status"]})
-            elif t["status"] == COMPLETED and t.get("service_seconds") is not None:
-                entry["served"].append((t["ended_at"], t["service_seconds"]))
+                                             "status": t["status"], "_key": t["queue_key"]})
             if t.get("waiting_seconds") is not None and t["status"] != WAITING:
                 entry["waits"].append(t["waiting_seconds"])
         open_counters = {}
@@ -475,26 +475,30 @@ class QueueCommands:
             if counter["state"] == COUNTER_OPEN:
                 for code in counter["services"]:
                     open_counters[code] = open_counters.get(code, 0) + 1
-        issued = self.repo.issued_on(site["code"], local_day)
-        empty = {"waiting": 0, "now_serving": [], "waits": [], "served": []}
+        sequences = self.repo.sequences_of(site["code"], local_day)
+        empty = {"waiting": 0, "now_serving": [], "waits": []}
         services = []
         for service in self.catalog.services_of_site(site["code"]):
             entry = per_service.get(service["code"], empty)
-            recent = [seconds for _, seconds in sorted(entry["served"], key=lambda p: p[0],
-                                                       reverse=True)]
+            sequence = sequences.get(service["code"], {})
+            recent = list(reversed(sequence.get("recent_service") or []))
             estimate, counters = self._estimate(
                 site, service, entry["waiting"], local_day,
                 recent=recent[: self.settings.estimate_window],
                 counters=open_counters.get(service["code"], 0))
-            waits = entry["waits"]
+            ended = sequence.get("waits") or {}
+            count = ended.get("count", 0) + len(entry["waits"])
+            seconds = ended.get("seconds", 0) + sum(entry["waits"])
+            serving = sorted(entry["now_serving"], key=lambda t: t["_key"])
             services.append({
                 "service": service["code"], "name": service["name"],
                 "agency": service["agency"], "ticket_prefix": service["ticket_prefix"],
-                "waiting": entry["waiting"], "now_serving": entry["now_serving"],
+                "waiting": entry["waiting"],
+                "now_serving": [{k: v for k, v in t.items() if k != "_key"} for t in serving],
                 "open_counters": counters,
-                "average_wait_minutes": round(sum(waits) / len(waits) / 60, 1) if waits else None,
+                "average_wait_minutes": round(seconds / count / 60, 1) if count else None,
                 "estimated_wait_minutes": estimate,
-                "issued_today": issued.get(service["code"], 0),
+                "issued_today": sequence.get("issued", 0),
                 "daily_quota": service.get("daily_quota"),
             })
         state = hours.status(site, now)

@@ -11,7 +11,18 @@ Concurrency is handled by the database, so any number of queue replicas may run:
 * one ticket per counter: a ticket being called or served carries ``active_counter``,
   which has a unique sparse index, so a counter can never hold two tickets and two
   counters can never claim the same ticket (the claim is conditional on ``waiting``).
+
+Live and ended tickets are kept apart, so that no request costs more as the day grows:
+``tickets`` holds the tickets that are waiting, called or being served (what call-next,
+positions and the overview read), and a ticket that ended moves to ``tickets_ended``
+once its events are published. The end is written in ``tickets`` first (that write is
+the state change); the move copies the ended ticket, then deletes the live copy, and
+:meth:`QueueRepository.finish_moves` completes a move a crash interrupted. A ticket is
+read from ``tickets`` first, so the copy in ``tickets`` always wins while both exist.
 """
+
+import copy
+from dataclasses import dataclass, field
 
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
@@ -19,10 +30,15 @@ from pymongo.errors import DuplicateKeyError
 from services.kernel.errors import Conflict
 from services.kernel.outbox import OUTBOX, outbox_entries
 from services.queue import messages
-from services.queue.domain import WAITING, InvalidTransition
+from services.queue.domain import ENDED, WAITING, InvalidTransition
 
 SOURCE = "/antre/queue"
-TICKETS, COUNTERS, SEQUENCES, FEEDBACK = "tickets", "counters", "sequences", "feedback"
+TICKETS, ENDED_TICKETS = "tickets", "tickets_ended"
+COUNTERS, SEQUENCES, FEEDBACK = "counters", "sequences", "feedback"
+# What a write returns of a ticket: everything but the bulky parts of its outbox (the
+# ids stay, so the caller knows whether events other than its own are still pending).
+WRITTEN = {f"{OUTBOX}.envelope": 0, f"{OUTBOX}.queued_at": 0, "pending_leg": 0}
+READ = {OUTBOX: 0, "pending_leg": 0}
 
 
 class QuotaExhausted(Conflict):
@@ -33,11 +49,31 @@ class CounterBusy(Conflict):
     code = "counter_busy"
 
 
+@dataclass
+class Written:
+    """Events one write added to one document's outbox, for the relay to publish.
+
+    ``ended`` is the ticket as written when the write ended it and no older event of
+    it is pending: once ``entries`` are published, the ticket can leave the live
+    collection."""
+
+    collection: object
+    doc_id: object
+    entries: list
+    ended: dict = field(default=None)
+
+
 class QueueRepository:
+    """The queue's store. Each request gets its own (:meth:`for_request`), which keeps
+    in :attr:`written` the outbox entries its writes added: the relay publishes those
+    from memory, without reading the documents back."""
+
     def __init__(self, db, source=SOURCE):
         self.db = db
         self.source = source
+        self.written = []
         self.tickets = db[TICKETS]
+        self.ended = db[ENDED_TICKETS]
         self.counters = db[COUNTERS]
         self.sequences = db[SEQUENCES]
         self.feedback = db[FEEDBACK]
@@ -62,13 +98,38 @@ class QueueRepository:
         self.counters.create_index([("site", ASCENDING), ("state", ASCENDING),
                                     ("services", ASCENDING)])
         self.sequences.create_index([("site", ASCENDING), ("local_day", ASCENDING)])
+        # Ended tickets are read by id, by visit and in staff lists of a day.
+        self.ended.create_index([("visit_id", ASCENDING)])
+        self.ended.create_index([("site", ASCENDING), ("local_day", ASCENDING),
+                                 ("queue_key", ASCENDING)])
+        self.ended.create_index([("agency", ASCENDING), ("local_day", ASCENDING),
+                                 ("queue_key", ASCENDING)])
         for collection, names in self.SUPERSEDED_INDEXES.items():
             existing = set(self.db[collection].index_information())
             for name in names:
                 if name in existing:
                     self.db[collection].drop_index(name)
 
+    def for_request(self):
+        clone = copy.copy(self)
+        clone.written = []
+        return clone
+
+    def published(self, change):
+        """``change``'s entries are on the broker: take them out of the outbox (or move
+        the ended ticket, which takes its outbox with it)."""
+        if change.ended is not None and self._move(change.ended):
+            return
+        ids = [entry["id"] for entry in change.entries]
+        change.collection.update_one({"_id": change.doc_id},
+                                     {"$pull": {OUTBOX: {"id": {"$in": ids}}}})
+
+    def _wrote(self, collection, doc_id, entries, ended=None):
+        if entries:
+            self.written.append(Written(collection, doc_id, entries, ended))
+
     def outbox_collections(self):
+        # Ended tickets leave ``tickets`` only with an empty outbox: none in tickets_ended.
         return [self.tickets, self.counters, self.feedback]
 
     def _outbox(self, events):
@@ -105,34 +166,40 @@ class QueueRepository:
                 service=service, local_day=local_day, quota=quota) from None
         return doc
 
-    def issued_on(self, site, local_day):
-        """{service: tickets issued (not counting transfers in)} for one site and day."""
+    def sequences_of(self, site, local_day):
+        """{service: its sequence of the day} (``issued`` arrivals, ``waits`` of the
+        ended tickets, ``recent_service``) for one site and day."""
         found = self.sequences.find({"site": site, "local_day": local_day})
-        return {doc["service"]: doc.get("issued", 0) for doc in found}
+        return {doc["service"]: doc for doc in found}
 
     # -- tickets ------------------------------------------------------------------------
 
     def insert_ticket(self, ticket, events):
-        self.tickets.insert_one({**ticket, "version": 1, OUTBOX: self._outbox(events)})
+        entries = self._outbox(events)
+        self.tickets.insert_one({**ticket, "version": 1, OUTBOX: entries})
+        self._wrote(self.tickets, ticket["_id"], entries)
 
     def ticket(self, ticket_id):
-        return self.tickets.find_one({"_id": ticket_id}, {OUTBOX: 0, "pending_leg": 0})
+        """A ticket, live or ended (the live copy wins while a move is under way)."""
+        return (self.tickets.find_one({"_id": ticket_id}, READ)
+                or self.ended.find_one({"_id": ticket_id}, READ))
 
     def update_ticket(self, ticket, action, changes, events, unset=(), extra_filter=None):
         """Apply ``changes`` to ``ticket`` if nobody changed it since it was read.
 
         Returns the ticket as written; raises :class:`InvalidTransition` naming the
-        current status when the ticket moved on meanwhile.
+        current status when the ticket moved on meanwhile. Only live tickets change: an
+        ended one has no transition left.
         """
+        entries = self._outbox(events)
         update = {"$set": changes, "$inc": {"version": 1},
-                  "$push": {OUTBOX: {"$each": self._outbox(events)}}}
+                  "$push": {OUTBOX: {"$each": entries}}}
         if unset:
             update["$unset"] = {name: "" for name in unset}
         query = {"_id": ticket["_id"], "version": ticket["version"], **(extra_filter or {})}
         try:
             written = self.tickets.find_one_and_update(
-                query, update, projection={OUTBOX: 0, "pending_leg": 0},
-                return_document=ReturnDocument.AFTER)
+                query, update, projection=WRITTEN, return_document=ReturnDocument.AFTER)
         except DuplicateKeyError:
             raise CounterBusy(
                 f"Loket {changes.get('active_counter')} sudah memegang tiket yang dipanggil "
@@ -144,7 +211,35 @@ class QueueRepository:
                 f"{messages.status(current['status'])}.", ticket_id=ticket["_id"],
                 status=current["status"],
                 action=action)
+        pending = written.pop(OUTBOX, None) or []
+        mine = {entry["id"] for entry in entries}
+        ended = (written if written["status"] in ENDED
+                 and all(entry["id"] in mine for entry in pending) else None)
+        self._wrote(self.tickets, written["_id"], entries, ended)
         return written
+
+    # -- moving ended tickets out of the live collection -------------------------------
+
+    def _move(self, document):
+        """Copy an ended ticket to ``tickets_ended``, then delete its live copy: only the
+        version copied, only with nothing left to publish or to insert. False when the
+        live copy stays (the sweep's :meth:`finish_moves` moves it later)."""
+        try:
+            self.ended.insert_one(document)
+        except DuplicateKeyError:
+            pass  # copied before a crash; the live copy is the same ended state
+        deleted = self.tickets.delete_one({"_id": document["_id"], "version": document["version"],
+                                           "pending_leg": {"$exists": False}})
+        return deleted.deleted_count == 1
+
+    def finish_moves(self, limit=200):
+        """Move the ended tickets left in ``tickets`` whose events are all published
+        (few: a move is left only by a crash or a failed publish)."""
+        moved = 0
+        for document in self.tickets.find({"status": {"$in": list(ENDED)}}).limit(limit):
+            if not document.get(OUTBOX) and "pending_leg" not in document:
+                moved += self._move({k: v for k, v in document.items() if k != OUTBOX})
+        return moved
 
     def oldest_waiting(self, site, services, local_day, priority):
         query = {"site": site, "local_day": local_day, "status": WAITING,
@@ -175,14 +270,21 @@ class QueueRepository:
         return self.tickets.count_documents(
             {"site": site, "local_day": local_day, "status": WAITING, "service": service})
 
-    def record_service_seconds(self, site, service, local_day, seconds, keep):
-        """Remember a completed service's duration in its day's sequence (the last
-        ``keep``), for estimates: one short list per service and day, never a scan of
-        the day's tickets. (Lost if the process dies right after the completion: an
-        estimate then averages one service fewer.)"""
-        self.sequences.update_one({"_id": f"{site}|{service}|{local_day}"},
-                                  {"$push": {"recent_service": {"$each": [seconds],
-                                                                "$slice": -keep}}})
+    def record_end(self, ticket, keep):
+        """Remember what the overview and estimates need of a ticket that ended, in its
+        day's sequence: its wait (when it was called) and, when it was served to the
+        end, its service time (the last ``keep``). One small document per service and
+        day, never a scan of the day's tickets. (Lost if the process dies right after
+        the end: the day's average then lacks one ticket.)"""
+        update = {}
+        if ticket.get("waiting_seconds") is not None:
+            update["$inc"] = {"waits.count": 1, "waits.seconds": ticket["waiting_seconds"]}
+        if ticket["status"] == "completed" and ticket.get("service_seconds") is not None:
+            update["$push"] = {"recent_service": {"$each": [ticket["service_seconds"]],
+                                                  "$slice": -keep}}
+        if update:
+            self.sequences.update_one(
+                {"_id": f"{ticket['site']}|{ticket['service']}|{ticket['local_day']}"}, update)
 
     def recent_service_seconds(self, site, service, local_day, limit, sequence=None):
         """The last ``limit`` service durations of the day, newest first; from
@@ -193,17 +295,27 @@ class QueueRepository:
         return list(reversed(sequence.get("recent_service") or []))[:limit]
 
     def active_ticket_of(self, counter):
-        return self.tickets.find_one({"active_counter": counter}, {OUTBOX: 0, "pending_leg": 0})
+        return self.tickets.find_one({"active_counter": counter}, READ)
 
-    def tickets_of_day(self, site, local_day, projection=None):
-        return self.tickets.find({"site": site, "local_day": local_day},
-                                 projection or {OUTBOX: 0, "pending_leg": 0})
+    def live_tickets(self, site, local_day, projection=None):
+        """The site's waiting, called and served tickets of the day (never the ended)."""
+        return self.tickets.find({"site": site, "local_day": local_day,
+                                  "status": {"$nin": list(ENDED)}}, projection or READ)
 
     def list_tickets(self, query, limit, offset):
-        total = self.tickets.count_documents(query)
-        found = (self.tickets.find(query, {OUTBOX: 0, "pending_leg": 0, "secret_hash": 0})
-                 .sort("queue_key", ASCENDING).skip(offset).limit(limit))
-        return list(found), total
+        """A page of tickets, live and ended, in queue order, and how many match.
+
+        A ticket in the middle of its move is in both collections: it is listed and
+        counted once (the live copy wins)."""
+        hidden = {OUTBOX: 0, "pending_leg": 0, "secret_hash": 0}
+        live = {doc["_id"]: doc for doc in self.tickets.find(query, hidden)}  # bounded
+        both = {doc["_id"] for doc in self.ended.find({"_id": {"$in": list(live)}}, {"_id": 1})}
+        page = {doc["_id"]: doc for doc in self.ended.find(query, hidden)
+                .sort("queue_key", ASCENDING).limit(offset + limit + len(both))}
+        page.update(live)
+        total = len(live) + self.ended.count_documents(query) - len(both)
+        ordered = sorted(page.values(), key=lambda doc: doc["queue_key"])
+        return ordered[offset:offset + limit], total
 
     # -- transfers: the new leg is written with the old one, then inserted --------------
 
@@ -213,14 +325,19 @@ class QueueRepository:
         # On the field the sparse index holds, so the check every sweep reads the index.
         for old in self.tickets.find({"pending_leg._id": {"$exists": True}}, {"pending_leg": 1}) \
                 .limit(limit):
-            leg = old["pending_leg"]
-            try:
-                self.tickets.insert_one(leg)
-            except DuplicateKeyError:
-                pass  # inserted before a crash: nothing left to do but clear the marker
-            self.tickets.update_one({"_id": old["_id"]}, {"$unset": {"pending_leg": ""}})
+            self.insert_pending_leg(old["_id"], old["pending_leg"])
             done += 1
         return done
+
+    def insert_pending_leg(self, old_id, leg):
+        """Insert the new leg that the transfer of ``old_id`` recorded, then clear the
+        record (an insert a crash interrupted is finished by :meth:`finish_pending_legs`)."""
+        try:
+            self.tickets.insert_one(leg)
+            self._wrote(self.tickets, leg["_id"], leg[OUTBOX])
+        except DuplicateKeyError:
+            pass  # inserted before a crash: nothing left to do but clear the marker
+        self.tickets.update_one({"_id": old_id}, {"$unset": {"pending_leg": ""}})
 
     def pending_leg_document(self, ticket, events):
         return {**ticket, "version": 1, OUTBOX: self._outbox(events)}
@@ -232,8 +349,9 @@ class QueueRepository:
 
     def save_counter(self, counter, changes, events, expected_version):
         """Write a counter's new state if nobody changed it since it was read."""
+        entries = self._outbox(events)
         update = {"$set": changes, "$inc": {"version": 1},
-                  "$push": {OUTBOX: {"$each": self._outbox(events)}}}
+                  "$push": {OUTBOX: {"$each": entries}}}
         if expected_version is None:
             update["$setOnInsert"] = {"_id": counter["_id"]}
             query = {"_id": counter["_id"], "version": {"$exists": False}}
@@ -248,6 +366,7 @@ class QueueRepository:
         if written is None:
             raise Conflict(f"Loket {counter['_id']} baru saja berubah; coba lagi.",
                            counter=counter["_id"])
+        self._wrote(self.counters, counter["_id"], entries)
         return written
 
     def set_streak(self, code, streak):
@@ -262,8 +381,10 @@ class QueueRepository:
     # -- feedback -----------------------------------------------------------------------
 
     def insert_feedback(self, feedback, events):
+        entries = self._outbox(events)
         try:
-            self.feedback.insert_one({**feedback, OUTBOX: self._outbox(events)})
+            self.feedback.insert_one({**feedback, OUTBOX: entries})
         except DuplicateKeyError:
             raise Conflict("Survei untuk tiket ini sudah diisi.",
                            ticket_id=feedback["_id"]) from None
+        self._wrote(self.feedback, feedback["_id"], entries)

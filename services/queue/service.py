@@ -48,6 +48,9 @@ class QueueStore(MongoDatabase):
             log.warning("inserted %d transfer leg(s) interrupted by a crash", finished)
         warn_if_open(self.container.config, self.container.service_name)
 
+    def get_dependency(self, worker_ctx):
+        return self.repository.for_request()  # its own record of what it wrote
+
 
 class CatalogLookup:
     """What the queue needs of the catalog, over RPC, briefly cached."""
@@ -109,25 +112,29 @@ class QueueService(HealthMixin):
         return QueueCommands(self.repository, CatalogLookup(self.catalog_rpc, self.catalog_cache),
                              self.clock, _settings(self.config))
 
-    def _relay(self, *ticket_ids, counter=None):
+    def _relay(self):
+        """Publish what this request wrote, from memory (no read-back), then take it out
+        of the outbox; an ended ticket leaves the live collection with it."""
         try:
-            for ticket_id in ticket_ids:
-                self.outbox.relay_document(self.repository.tickets, ticket_id)
-            if counter:
-                self.outbox.relay_document(self.repository.counters, counter)
+            for change in self.repository.written:
+                self.outbox.publish(change.entries)
+                self.repository.published(change)
         except Exception:  # the events stay in the outbox; the timer sweep retries them
             log.warning("relay failed; the outbox sweep will retry", exc_info=True)
+        self.repository.written.clear()
 
     @sweep_timer
     def sweep_outbox(self):
         self.repository.finish_pending_legs()
         for collection in self.repository.outbox_collections():
             self.outbox.sweep(collection)
+        self.repository.finish_moves()
 
     @configured_timer("PAST_DAYS_CHECK_SECONDS")
     def close_past_days(self):
         closed = self.commands.close_past_days()
-        if closed:  # their events go out with the next outbox sweep
+        self._relay()
+        if closed:
             log.info("closed %d ticket(s) left waiting from earlier days", closed)
 
     # -- RPC ----------------------------------------------------------------------------
@@ -142,7 +149,7 @@ class QueueService(HealthMixin):
              "phone": phone, "lang": lang})
         ticket, secret = self.commands.issue(request["service"], request["channel"],
                                              request["priority"], request["site"])
-        self._relay(ticket["ticket_id"])
+        self._relay()
         answer = json_ready({**ticket, "secret": secret})
         if request["phone"]:
             answer["messages"] = self._subscribe(answer, request["phone"], request["lang"], secret)
@@ -165,20 +172,20 @@ class QueueService(HealthMixin):
     @rpc
     def open_counter(self, counter):
         state = self.commands.open_counter(counter)
-        self._relay(counter=counter)
+        self._relay()
         return json_ready(_counter_view(state))
 
     @rpc
     def pause_counter(self, counter, reason):
         request = schemas.PauseSchema().load({"reason": reason})
         state = self.commands.pause_counter(counter, request["reason"])
-        self._relay(counter=counter)
+        self._relay()
         return json_ready(_counter_view(state))
 
     @rpc
     def close_counter(self, counter):
         state, returned = self.commands.close_counter(counter)
-        self._relay(*([returned["_id"]] if returned else []), counter=counter)
+        self._relay()
         return json_ready({**_counter_view(state),
                            "returned_ticket": returned["_id"] if returned else None})
 
@@ -187,8 +194,8 @@ class QueueService(HealthMixin):
         ticket = self.commands.call_next(counter)
         if ticket is None:
             return None
-        self._relay(ticket["_id"])
-        return json_ready(self.commands.view(ticket["_id"]))
+        self._relay()
+        return json_ready(QueueCommands.public(ticket))  # as written: no read-back
 
     @rpc
     def act(self, ticket_id, action, counter):
@@ -198,32 +205,29 @@ class QueueService(HealthMixin):
         if action not in handlers:
             raise InvalidInput({"action": [f"Harus salah satu dari: {', '.join(handlers)}."]})
         schemas.CounterActionSchema().load({"counter": counter})
-        handlers[action](ticket_id, counter)
-        self._relay(ticket_id)
-        return json_ready(self.commands.view(ticket_id))
+        ticket = handlers[action](ticket_id, counter)
+        self._relay()
+        return json_ready(QueueCommands.public(ticket))  # as written: no read-back
 
     @rpc
     def transfer(self, ticket_id, counter, service):
         schemas.TransferSchema().load({"counter": counter, "service": service})
         leg = self.commands.transfer(ticket_id, counter, service)
-        self._relay(ticket_id, leg["ticket_id"])
+        self._relay()
         return json_ready(leg)
 
     @rpc
     def cancel(self, ticket_id, by="operator", reason=None):
         schemas.CancelSchema().load({"reason": reason})
-        self.commands.cancel(ticket_id, by, reason)
-        self._relay(ticket_id)
-        return json_ready(self.commands.view(ticket_id))
+        ticket = self.commands.cancel(ticket_id, by, reason)
+        self._relay()
+        return json_ready(QueueCommands.public(ticket))  # as written: no read-back
 
     @rpc
     def submit_feedback(self, ticket_id, scores, comment=None):
         request = schemas.FeedbackSchema().load({"scores": scores, "comment": comment})
         record = self.commands.feedback(ticket_id, request["scores"], request["comment"])
-        try:
-            self.outbox.relay_document(self.repository.feedback, ticket_id)
-        except Exception:  # stays in the outbox; the sweep retries
-            log.warning("relay failed; the outbox sweep will retry", exc_info=True)
+        self._relay()
         return json_ready(record)
 
     @rpc

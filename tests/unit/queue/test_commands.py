@@ -240,14 +240,14 @@ def test_a_transfer_interrupted_by_a_crash_is_finished(queue, repo, clock):
     citizen, _ = queue.issue("KTP-EL")
     queue.call_next("L01")
     queue.start(citizen["ticket_id"], "L01")
-    original = repo.finish_pending_legs
-    repo.finish_pending_legs = lambda: 0  # the process dies right after the first write
+    original = repo.insert_pending_leg
+    repo.insert_pending_leg = lambda *_: None  # the process dies right after the first write
     leg_id = None
     try:
         queue.transfer(citizen["ticket_id"], "L01", "KK")
     except Exception:  # the view of the missing leg fails: that is the crash
         leg_id = repo.db.tickets.find_one({"_id": citizen["ticket_id"]})["transferred_to"]
-    repo.finish_pending_legs = original
+    repo.insert_pending_leg = original
     assert leg_id and repo.ticket(leg_id) is None
     assert repo.finish_pending_legs() == 1
     assert repo.ticket(leg_id)["status"] == "waiting"

@@ -21,7 +21,7 @@ from services.queue.repository import QueueRepository
 from tests.unit.queue.conftest import Clock, default_catalog
 
 READS = ("find", "find_one", "count_documents", "find_one_and_update", "update_one",
-         "update_many", "distinct", "delete_many", "replace_one", "insert_one")
+         "update_many", "distinct", "delete_one", "delete_many", "replace_one", "insert_one")
 
 
 class RecordingCursor:
@@ -103,8 +103,8 @@ def served_by(record, indexes):
     are exactly the filter's fields (in any order). A sort the index does not also give
     is done on that bounded result."""
     equality, other = fields_of(record["filter"])
-    if "_id" in equality:
-        return "_id_"
+    if "_id" in equality or set(record["filter"].get("_id") or ()) == {"$in"}:
+        return "_id_"  # one key, or a bounded list of keys
     wanted = equality | other
     if not wanted:
         return None
@@ -146,14 +146,26 @@ def day(database):
     queue.call_next("L01")
     queue.close_counter("L01")
     queue.repo.finish_pending_legs()
+    settle(repo)
+    queue.list_tickets = repo.list_tickets({"site": "BWI", "local_day": called["local_day"]},
+                                           10, 0)
     clock.advance(days=1)
     queue.close_past_days()
     relay = OutboxRelay(publisher=type("P", (), {"publish": lambda self, entry: None})(),
                         grace_seconds=0)
     for collection in repo.outbox_collections():
         relay.sweep(collection)
+    repo.finish_moves()
     clock.advance(seconds=1)
     return log, raw
+
+
+def settle(repo):
+    """What the service does after a request: the written events are published, then
+    taken out of the outbox (an ended ticket moves to the ended collection)."""
+    for change in repo.written:
+        repo.published(change)
+    repo.written.clear()
 
 
 def test_every_query_of_a_day_is_served_by_an_index(day):
@@ -196,6 +208,7 @@ def test_the_check_bites_on_a_query_no_index_serves():
     assert served_by({"filter": {"a": 1, "c": 2}, "sort": []}, indexes) is None
     assert served_by({"filter": {"_id": "x", "v": 3}, "sort": []}, indexes) == "_id_"
     assert served_by({"filter": {}, "sort": []}, indexes) is None
+    assert served_by({"filter": {"_id": {"$in": ["x"]}}, "sort": []}, indexes) == "_id_"
 
 
 def test_what_one_issue_and_one_completion_cost_in_store_operations(database):

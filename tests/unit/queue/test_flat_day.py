@@ -1,0 +1,219 @@
+"""A request costs the same whether the day has seen a thousand tickets or a hundred
+thousand: live and ended tickets are kept apart, and ended tickets are only ever read by
+their id (or by a page of a staff list).
+
+The cost is counted, not timed: the store operations each request makes (any backend),
+and, on the embedded store, the documents it examines to answer them (mongomock has no
+indexes, so that count is what its time grows with). On a real MongoDB the operations are
+the same and each is served by an index (``test_indexes.py``).
+"""
+
+import mongomock.collection
+import mongomock.filtering
+import pytest
+
+from services.kernel.errors import NotFound
+from services.queue.commands import QueueCommands, Settings
+from services.queue.repository import QueueRepository
+from tests.unit.queue.conftest import Clock, default_catalog
+from tests.unit.queue.test_indexes import RecordingDatabase, settle
+
+WAITING_NOW = 12  # the live backlog is the same in both halls
+
+
+class ExaminedDocuments:
+    """Counts the documents the embedded store tests against a filter."""
+
+    def __init__(self, monkeypatch):
+        self.count = 0
+        original = mongomock.filtering.filter_applies
+
+        def counting(search_filter, document):
+            self.count += 1
+            return original(search_filter, document)
+
+        monkeypatch.setattr(mongomock.filtering, "filter_applies", counting)
+        monkeypatch.setattr(mongomock.collection, "filter_applies", counting)
+
+
+def hall_that_has_seen(database, ended, prefix):
+    """A repository whose day already ended ``ended`` tickets, with the same live
+    backlog whatever ``ended`` is; the commands, the log of store operations."""
+    log = []
+    raw = database(f"{prefix}queue")
+    repo = QueueRepository(RecordingDatabase(raw, log))
+    repo.ensure_indexes()
+    clock = Clock()
+    queue = QueueCommands(repo, default_catalog(), clock, Settings())
+    queue.open_counter("L01")
+    # A few tickets through their whole life, for ended documents shaped as written.
+    for _ in range(4):  # each request's events published before the next, as the service does
+        ticket, _secret = queue.issue("KTP-EL")
+        settle(repo)
+        called = queue.call_next("L01")
+        settle(repo)
+        queue.start(called["_id"], "L01")
+        settle(repo)
+        clock.advance(minutes=3)
+        queue.complete(called["_id"], "L01")
+        settle(repo)
+    templates = list(raw.tickets_ended.find())
+    assert len(templates) == 4 and raw.tickets.count_documents({}) == 0
+    batch = []
+    for n in range(ended - len(templates)):
+        template = templates[n % len(templates)]
+        batch.append({**template, "_id": f"past-{n}", "visit_id": f"past-{n}",
+                      "number": 1000 + n, "queue_key": template["queue_key"] - n - 1})
+        if len(batch) == 10_000:
+            raw.tickets_ended.insert_many(batch)
+            batch = []
+    if batch:
+        raw.tickets_ended.insert_many(batch)
+    assert raw.tickets_ended.count_documents({}) == ended
+    for _ in range(WAITING_NOW):
+        queue.issue("KTP-EL")
+    settle(repo)
+    log.clear()
+    return queue, repo, log
+
+
+def cost_of_a_ticket_life(queue, repo, log, examined):
+    """Store operations and examined documents of each request of one ticket's life."""
+    costs = {}
+
+    def measure(name, request):
+        log.clear()
+        before = examined.count if examined else 0
+        result = request()
+        settle(repo)  # the relay's writes belong to the request
+        costs[name] = ([(r["collection"], r["op"]) for r in log],
+                       (examined.count - before) if examined else None)
+        return result
+
+    ticket, _secret = measure("issue", lambda: queue.issue("KTP-EL"))
+    measure("view a waiting ticket", lambda: queue.view(ticket["ticket_id"]))
+    called = measure("call-next", lambda: queue.call_next("L01"))
+    measure("start", lambda: queue.start(called["_id"], "L01"))
+    queue.clock.advance(minutes=4)
+    measure("complete", lambda: queue.complete(called["_id"], "L01"))
+    measure("view an ended ticket", lambda: queue.view(called["_id"]))
+    measure("overview", queue.overview)
+    return costs
+
+
+@pytest.fixture
+def examined(mongo_url, monkeypatch):
+    return ExaminedDocuments(monkeypatch) if mongo_url.startswith("mongomock") else None
+
+
+def test_a_ticket_costs_the_same_after_a_hundred_thousand_as_after_a_thousand(
+        database, examined):
+    small = cost_of_a_ticket_life(*hall_that_has_seen(database, 1_000, "small_"), examined)
+    large = cost_of_a_ticket_life(*hall_that_has_seen(database, 100_000, "large_"), examined)
+    assert list(small) == ["issue", "view a waiting ticket", "call-next", "start", "complete",
+                           "view an ended ticket", "overview"]
+    for request in small:
+        assert large[request] == small[request], request
+    # And the costs are small: what one request does, at any size of the day.
+    issue_ops, issue_examined = small["issue"]
+    assert len(issue_ops) <= 7, issue_ops
+    call_ops, _ = small["call-next"]
+    assert len(call_ops) <= 9, call_ops
+    if examined:  # the embedded store examines the live backlog at most, a few times
+        assert issue_examined <= 4 * (WAITING_NOW + 2), issue_examined
+        for request, (_ops, documents) in small.items():
+            assert documents <= 6 * (WAITING_NOW + 2), (request, documents)
+
+
+def test_the_check_bites_when_a_request_reads_the_ended_tickets(database, examined):
+    """The same measure tells a request that scans the day apart from one that does not."""
+    sizes = {}
+    for ended, prefix in ((1_000, "a_"), (5_000, "b_")):
+        queue, repo, log = hall_that_has_seen(database, ended, prefix)
+        log.clear()
+        before = examined.count if examined else 0
+        list(repo.ended.find({"site": "BWI", "status": "completed"}))  # a day's scan
+        sizes[ended] = ((examined.count - before) if examined else None, len(log))
+    if examined:
+        assert sizes[5_000][0] > sizes[1_000][0]
+    assert sizes[5_000][1] == sizes[1_000][1] == 1  # one operation either way
+
+
+# -- the move of an ended ticket ------------------------------------------------------
+
+
+@pytest.fixture
+def hall(database):
+    repo = QueueRepository(database("queue"))
+    repo.ensure_indexes()
+    clock = Clock()
+    queue = QueueCommands(repo, default_catalog(), clock, Settings())
+    queue.open_counter("L01")
+    settle(repo)
+    return queue, repo
+
+
+def served(queue, repo):
+    ticket, _secret = queue.issue("KTP-EL")
+    queue.call_next("L01")
+    queue.start(ticket["ticket_id"], "L01")
+    settle(repo)
+    queue.complete(ticket["ticket_id"], "L01")
+    return ticket["ticket_id"]
+
+
+def test_a_ticket_leaves_the_live_collection_once_its_events_are_published(hall):
+    queue, repo = hall
+    ticket_id = served(queue, repo)
+    assert repo.tickets.count_documents({"_id": ticket_id}) == 1  # not before the publish
+    settle(repo)
+    assert repo.tickets.count_documents({}) == 0
+    assert repo.ended.find_one({"_id": ticket_id})["status"] == "completed"
+    assert "outbox" not in repo.ended.find_one({"_id": ticket_id})
+    assert queue.view(ticket_id)["status"] == "completed"
+    items, total = repo.list_tickets({"site": "BWI"}, 10, 0)
+    assert total == 1 and [t["_id"] for t in items] == [ticket_id]
+
+
+def test_a_failed_publish_keeps_the_ticket_live_until_the_sweep_published_it(hall):
+    queue, repo = hall
+    ticket_id = served(queue, repo)
+    repo.written.clear()  # the publish failed: the events stay in the outbox
+    assert repo.finish_moves() == 0  # nothing moves with events pending
+    assert repo.tickets.find_one({"_id": ticket_id})["outbox"]
+    repo.tickets.update_many({}, {"$set": {"outbox": []}})  # the sweep published them
+    assert repo.finish_moves() == 1
+    assert repo.ticket(ticket_id)["status"] == "completed"
+    assert repo.tickets.count_documents({}) == 0
+
+
+def test_a_move_interrupted_between_copy_and_delete_is_finished_and_counted_once(hall):
+    queue, repo = hall
+    ticket_id = served(queue, repo)
+    repo.tickets.update_one({"_id": ticket_id}, {"$set": {"outbox": []}})
+    document = repo.tickets.find_one({"_id": ticket_id}, {"outbox": 0})
+    repo.ended.insert_one(document)  # the copy was made, then the process died
+    assert repo.ticket(ticket_id)["status"] == "completed"
+    items, total = repo.list_tickets({"site": "BWI"}, 10, 0)
+    assert total == 1 and len(items) == 1
+    assert repo.finish_moves() == 1
+    assert repo.tickets.count_documents({}) == 0 and repo.ended.count_documents({}) == 1
+
+
+def test_an_ended_ticket_with_a_leg_still_to_insert_stays_until_the_leg_is_in(hall):
+    queue, repo = hall
+    ticket, _secret = queue.issue("KTP-EL")
+    queue.call_next("L01")
+    queue.start(ticket["ticket_id"], "L01")
+    settle(repo)
+    repo.insert_pending_leg = lambda *_: None  # the process dies after the transfer's write
+    with pytest.raises(NotFound):
+        queue.transfer(ticket["ticket_id"], "L01", "AKTA")
+    del repo.insert_pending_leg
+    settle(repo)
+    assert repo.tickets.find_one({"_id": ticket["ticket_id"]})["status"] == "transferred"
+    assert repo.finish_pending_legs() == 1
+    settle(repo)
+    assert repo.finish_moves() == 1
+    assert repo.ticket(ticket["ticket_id"])["status"] == "transferred"
+    assert [t["status"] for t in repo.tickets.find()] == ["waiting"]  # the new leg
