@@ -27,7 +27,9 @@ def client_for(url):
             if url.startswith("mongomock://"):
                 import mongomock
 
-                look_up_ids_directly()
+                from services.kernel import embedded
+
+                embedded.apply()
                 client = mongomock.MongoClient(tz_aware=True)
             elif url.startswith(("mongodb://", "mongodb+srv://")):
                 import pymongo
@@ -37,39 +39,6 @@ def client_for(url):
                 raise ValueError(f"MONGO_URL must start with mongodb:// or mongomock://, got {url!r}")
             _clients[url] = client
         return client
-
-
-_ID_TYPES = (str, int, bytes)
-
-
-def look_up_ids_directly():
-    """Make the embedded store find a document by its ``_id`` without a scan.
-
-    mongomock answers every query, ``{"_id": x}`` included, by testing each document of
-    the collection, so a look-up by key costs as much as the collection is large. A real
-    MongoDB answers it from the ``_id`` index. The patch takes the one candidate from the
-    store's dictionary and still applies the whole filter to it, so the answer is the same;
-    only the cost changes. Idempotent; applied when the first embedded client is made.
-    """
-    from mongomock import filtering
-    from mongomock.collection import Collection
-
-    if getattr(Collection, "_antre_id_lookup", False):
-        return
-    scan = Collection._iter_documents
-
-    def _iter_documents(self, filter):
-        key = filter.get("_id") if isinstance(filter, dict) else None
-        if key is None or type(key) not in _ID_TYPES and type(key).__name__ != "ObjectId":
-            return scan(self, filter)
-        try:
-            document = self._store[key]
-        except KeyError:
-            return iter(())
-        return iter([document] if filtering.filter_applies(filter, document) else [])
-
-    Collection._iter_documents = _iter_documents
-    Collection._antre_id_lookup = True
 
 
 def ensure_outbox_index(collection):

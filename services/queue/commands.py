@@ -103,7 +103,7 @@ class QueueCommands:
                 next_open=state.next_open.isoformat() if state.next_open else None)
         local_day = self._today(site, now)
         sequence = self.repo.next_in_sequence(site["code"], service["code"], local_day,
-                                              service.get("daily_quota"))
+                                              service.get("daily_quota"), priority=priority)
         number = sequence["value"]
         secret = secrets.token_urlsafe(18)
         ticket_id = _new_id()
@@ -129,7 +129,7 @@ class QueueCommands:
             "recalls": 0,
             "secret_hash": hash_secret(secret),
         }
-        ahead = self.repo.count_ahead(ticket)
+        ahead = domain.ahead_of_newest(sequence.get("waiting") or {}, priority)
         recent = self.repo.recent_service_seconds(site["code"], service["code"], local_day,
                                                   self.settings.estimate_window, sequence)
         estimate, counters = self._estimate(site, service, ahead, local_day, recent=recent)
@@ -242,8 +242,10 @@ class QueueCommands:
                    "returned_at": now}
         after = {**ticket, **changes, "counter": None, "called_at": None}
         event = domain.ticket_event(after, "return", now, from_counter=ticket.get("counter"))
-        return self.repo.update_ticket(ticket, "return", changes, [event],
-                                       unset=("active_counter", "counter", "called_at"))
+        returned = self.repo.update_ticket(ticket, "return", changes, [event],
+                                           unset=("active_counter", "counter", "called_at"))
+        self.repo.count_waiting_change(returned, +1)
+        return returned
 
     def call_next(self, code):
         """Call the next ticket to counter ``code``, or return None when nobody waits."""
@@ -282,6 +284,7 @@ class QueueCommands:
             except domain.InvalidTransition:
                 continue  # another counter called it first: look again
             self.repo.set_streak(code, pick.streak)
+            self.repo.count_waiting_change(called, -1)
             return called
         raise Conflict("Terlalu banyak loket memanggil bersamaan; coba lagi.", counter=code)
 
@@ -362,7 +365,7 @@ class QueueCommands:
         if target["code"] == ticket["service"]:
             raise InvalidInput({"service": ["Pilih layanan lain untuk pengalihan."]})
         number = self.repo.next_number(ticket["site"], target["code"], ticket["local_day"],
-                                       arrival=False)
+                                       arrival=False, priority=ticket.get("priority"))
         leg_id = _new_id()
         leg = {
             "_id": leg_id,

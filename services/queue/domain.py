@@ -78,6 +78,16 @@ def queue_key(arrived_at, number):
     return int(arrived_at.timestamp() * 1000) * KEY_SCALE + number % KEY_SCALE
 
 
+def ahead_of_newest(waiting, priority):
+    """How many wait ahead of the ticket just issued, from its day's ``waiting`` counts
+    per class (which already count it): priority tickets are called before regular
+    ones, and within a class the newest is last."""
+    priority_waiting = max(waiting.get("priority", 0), 0)
+    if priority:
+        return max(priority_waiting - 1, 0)
+    return max(priority_waiting + max(waiting.get("regular", 0), 0) - 1, 0)
+
+
 def front_key(ticket):
     """The queue key that puts a returned ticket ahead of every arrival, oldest first."""
     key = ticket["queue_key"]

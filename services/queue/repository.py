@@ -49,6 +49,10 @@ class CounterBusy(Conflict):
     code = "counter_busy"
 
 
+def waiting_class(priority):
+    return "priority" if priority else "regular"
+
+
 @dataclass
 class Written:
     """Events one write added to one document's outbox, for the relay to publish.
@@ -61,6 +65,10 @@ class Written:
     doc_id: object
     entries: list
     ended: dict = field(default=None)
+
+
+def _sequence_of(ticket):
+    return {"_id": f"{ticket['site']}|{ticket['service']}|{ticket['local_day']}"}
 
 
 class QueueRepository:
@@ -137,20 +145,25 @@ class QueueRepository:
 
     # -- numbering ----------------------------------------------------------------------
 
-    def next_number(self, site, service, local_day, quota=None, arrival=True):
+    def next_number(self, site, service, local_day, quota=None, arrival=True, priority=None):
         """The next ticket number of ``service`` on ``local_day``.
 
         Arrivals count against the daily ``quota`` (None: unlimited). Transfers in are
         not arrivals (``arrival=False``): they get a number but never hit the quota.
         """
-        return self.next_in_sequence(site, service, local_day, quota, arrival)["value"]
+        return self.next_in_sequence(site, service, local_day, quota, arrival,
+                                     priority)["value"]
 
-    def next_in_sequence(self, site, service, local_day, quota=None, arrival=True):
+    def next_in_sequence(self, site, service, local_day, quota=None, arrival=True,
+                         priority=None):
         """:meth:`next_number`, as the whole sequence document of the service's day
-        (``value``, ``issued``, ``recent_service``): an issue learns the recent service
-        times for its estimate from the write that numbers it."""
+        (``value``, ``issued``, ``recent_service``, ``waiting``): an issue learns the
+        recent service times for its estimate, and how many wait ahead of it, from the
+        write that numbers it. The new ticket is counted as waiting in its class
+        (``priority`` or not)."""
         key = f"{site}|{service}|{local_day}"
-        update = {"$inc": {"value": 1, "issued": 1 if arrival else 0},
+        update = {"$inc": {"value": 1, "issued": 1 if arrival else 0,
+                           f"waiting.{waiting_class(priority)}": 1},
                   "$setOnInsert": {"site": site, "service": service, "local_day": local_day}}
         query = {"_id": key}
         if arrival and quota is not None:
@@ -245,8 +258,10 @@ class QueueRepository:
         query = {"site": site, "local_day": local_day, "status": WAITING,
                  "service": {"$in": list(services)},
                  "priority": {"$ne": None} if priority else None}
-        found = self.tickets.find(query, {OUTBOX: 0}).sort("queue_key", ASCENDING).limit(1)
-        return next(iter(found), None)
+        # The head's key first (on the index: one entry), then the head itself by _id.
+        head = next(iter(self.tickets.find(query, {"_id": 1}).sort("queue_key", ASCENDING)
+                         .limit(1)), None)
+        return self.tickets.find_one({"_id": head["_id"]}, READ) if head else None
 
     def count_ahead(self, ticket):
         """Waiting tickets of the same service that would be called before ``ticket``."""
@@ -272,19 +287,47 @@ class QueueRepository:
 
     def record_end(self, ticket, keep):
         """Remember what the overview and estimates need of a ticket that ended, in its
-        day's sequence: its wait (when it was called) and, when it was served to the
-        end, its service time (the last ``keep``). One small document per service and
-        day, never a scan of the day's tickets. (Lost if the process dies right after
-        the end: the day's average then lacks one ticket.)"""
+        day's sequence: its wait (when it was called), when it was served to the end
+        its service time (the last ``keep``), and when it ended while waiting (cancelled)
+        one waiting ticket fewer. One small document per service and day, never a scan
+        of the day's tickets. (Lost if the process dies right after the end: the day's
+        average then lacks one ticket; :meth:`recount_waiting` corrects the count.)"""
         update = {}
         if ticket.get("waiting_seconds") is not None:
             update["$inc"] = {"waits.count": 1, "waits.seconds": ticket["waiting_seconds"]}
+        if ticket["status"] == "cancelled":
+            update.setdefault("$inc", {})[f"waiting.{waiting_class(ticket.get('priority'))}"] = -1
         if ticket["status"] == "completed" and ticket.get("service_seconds") is not None:
             update["$push"] = {"recent_service": {"$each": [ticket["service_seconds"]],
                                                   "$slice": -keep}}
         if update:
-            self.sequences.update_one(
-                {"_id": f"{ticket['site']}|{ticket['service']}|{ticket['local_day']}"}, update)
+            self.sequences.update_one(_sequence_of(ticket), update)
+
+    def count_waiting_change(self, ticket, delta):
+        """A ticket left (-1) or re-entered (+1) the waiting line outside issuing."""
+        self.sequences.update_one(
+            _sequence_of(ticket),
+            {"$inc": {f"waiting.{waiting_class(ticket.get('priority'))}": delta}})
+
+    def recount_waiting(self):
+        """Set each live day's waiting counts from the live tickets themselves: a count
+        a crash left wrong (a write of the ticket without the write of its count) is
+        right again at the next recount. Reads the live tickets only."""
+        counts = {}
+        for ticket in self.tickets.find({"status": WAITING},
+                                        {"site": 1, "service": 1, "local_day": 1, "priority": 1}):
+            key = (ticket["site"], ticket["local_day"])
+            per_service = counts.setdefault(key, {})
+            entry = per_service.setdefault(ticket["service"], {"priority": 0, "regular": 0})
+            entry[waiting_class(ticket.get("priority"))] += 1
+        fixed = 0
+        for (site, local_day), per_service in counts.items():
+            for service, sequence in self.sequences_of(site, local_day).items():
+                right = per_service.get(service, {"priority": 0, "regular": 0})
+                if (sequence.get("waiting") or {}) != right:
+                    self.sequences.update_one({"_id": sequence["_id"]}, {"$set": {"waiting": right}})
+                    fixed += 1
+        return fixed
 
     def recent_service_seconds(self, site, service, local_day, limit, sequence=None):
         """The last ``limit`` service durations of the day, newest first; from

@@ -137,6 +137,12 @@ class QueueService(HealthMixin):
         if closed:
             log.info("closed %d ticket(s) left waiting from earlier days", closed)
 
+    @configured_timer("WAITING_RECOUNT_SECONDS")
+    def recount_waiting(self):
+        fixed = self.repository.recount_waiting()
+        if fixed:
+            log.info("corrected the waiting count of %d service day(s)", fixed)
+
     # -- RPC ----------------------------------------------------------------------------
 
     @rpc

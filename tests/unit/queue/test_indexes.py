@@ -212,8 +212,9 @@ def test_the_check_bites_on_a_query_no_index_serves():
 
 
 def test_what_one_issue_and_one_completion_cost_in_store_operations(database):
-    """Issuing reads its estimate's recent service times from the write that numbers
-    it, and a completion keeps them there: neither reads the day's tickets."""
+    """Issuing reads its estimate's recent service times and its position from the
+    write that numbers it, and a completion keeps them there: neither reads the day's
+    tickets, nor even the waiting ones."""
     log = []
     repo = QueueRepository(RecordingDatabase(database("queue"), log))
     repo.ensure_indexes()
@@ -223,8 +224,8 @@ def test_what_one_issue_and_one_completion_cost_in_store_operations(database):
     log.clear()
     queue.issue("KTP-EL")
     assert [(r["collection"], r["op"]) for r in log] == [
-        ("sequences", "find_one_and_update"),  # the number, and the recent service times
-        ("tickets", "count_documents"), ("tickets", "count_documents"),  # the position
+        # the number, the recent service times and how many wait ahead
+        ("sequences", "find_one_and_update"),
         ("counters", "count_documents"),  # open counters, for the estimate
         ("tickets", "insert_one"),  # the ticket with its event in its outbox
     ]

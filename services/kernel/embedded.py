@@ -1,0 +1,232 @@
+"""Make the embedded store (mongomock) answer the queries Antre makes at a cost close
+to what their indexes give on MongoDB, without changing a single answer.
+
+mongomock answers every query by testing each document of the collection with its
+general filter interpreter (about 10 µs a document), and a sorted query with a limit
+copies and sorts every match before it keeps the first. That made each request cost as
+much as its collection is large. Three patches, each a faster path to the same answer:
+
+* a filter on ``_id`` takes its one candidate from the store's dictionary;
+* a filter of plain fields (equality, ``$in``, ``$nin``, ``$ne``, ``$lt``/``$lte``/
+  ``$gt``/``$gte``, ``$exists``) is decided natively for each document whose values are
+  plain scalars of the filter's types; any other document, and any other filter, goes
+  through mongomock's own interpreter;
+* a query sorted on one plain field with a limit keeps the first matches with a heap and
+  copies only those (when every match has a number, or every match a string, there).
+
+``tests/unit/kernel/test_embedded.py`` checks the answers against mongomock's own on
+random documents and filters. Applied once, when the first embedded client is made.
+"""
+
+import heapq
+from datetime import datetime
+
+_ID_TYPES = (str, int, bytes)
+_MISSING = object()
+_RANGE = {"$lt": lambda a, b: a < b, "$lte": lambda a, b: a <= b,
+          "$gt": lambda a, b: a > b, "$gte": lambda a, b: a >= b}
+_OPERATORS = {"$in", "$nin", "$ne", "$exists", *_RANGE}
+UNDECIDED = None
+
+
+def _kind(value):
+    """The comparison class of a plain value, or None when it is not plain."""
+    if value is _MISSING or value is None:
+        return "null"
+    kind = type(value)
+    if kind is bool:
+        return "bool"
+    if kind in (int, float):
+        return "number"
+    if kind is str:
+        return "string"
+    if kind is datetime:
+        return "date-aware" if value.tzinfo is not None else "date-naive"
+    return None
+
+
+def _equal(value, target):
+    """True/False, or UNDECIDED when the two are not plain values of one class."""
+    if target is None:
+        if value is _MISSING or value is None:
+            return True
+        return False if _kind(value) else UNDECIDED  # an array may hold a null
+    if value is _MISSING or value is None:
+        return False if _kind(target) else UNDECIDED
+    kind = _kind(value)
+    if kind is None or kind != _kind(target):
+        return UNDECIDED
+    return value == target
+
+
+def _condition(field, spec):
+    """A function ``document -> True | False | UNDECIDED`` for one field's condition,
+    or None when the condition is not one this module decides."""
+    if isinstance(spec, dict):
+        if not spec or not set(spec) <= _OPERATORS:
+            return None
+        parts = [_operator(field, op, arg) for op, arg in spec.items()]
+        if any(part is None for part in parts):
+            return None
+        return _all(parts)
+    if isinstance(spec, (list, dict)) or (spec is not None and _kind(spec) is None):
+        return None
+    if type(spec) is str:  # the common case first: a string equal to a string
+        def equal_string(doc):
+            value = doc.get(field, _MISSING)
+            return value == spec if type(value) is str else _equal(value, spec)
+        return equal_string
+    return lambda doc: _equal(doc.get(field, _MISSING), spec)
+
+
+def _operator(field, op, arg):
+    if op in ("$in", "$nin"):
+        if not isinstance(arg, (list, tuple)) or any(
+                isinstance(a, (list, dict)) or (a is not None and _kind(a) is None) for a in arg):
+            return None
+
+        strings = frozenset(arg) if all(type(a) is str for a in arg) else None
+
+        def inside(doc):
+            value = doc.get(field, _MISSING)
+            if strings is not None and type(value) is str:
+                return value in strings
+            undecided = False
+            for candidate in arg:
+                same = _equal(value, candidate)
+                if same:
+                    return True
+                undecided = undecided or same is UNDECIDED
+            return UNDECIDED if undecided else False
+
+        return inside if op == "$in" else _negate(inside)
+    if op == "$ne":
+        if isinstance(arg, (list, dict)) or (arg is not None and _kind(arg) is None):
+            return None
+        return _negate(lambda doc: _equal(doc.get(field, _MISSING), arg))
+    if op == "$exists":
+        if type(arg) is not bool:
+            return None
+        return lambda doc: (field in doc) is arg
+    if op in _RANGE:
+        kind = _kind(arg)
+        if kind in (None, "null", "bool"):
+            return None
+        compare = _RANGE[op]
+
+        def in_range(doc):
+            value = doc.get(field, _MISSING)
+            if _kind(value) != kind:
+                return UNDECIDED
+            return compare(value, arg)
+
+        return in_range
+    return None
+
+
+def _negate(condition):
+    def negated(doc):
+        result = condition(doc)
+        return UNDECIDED if result is UNDECIDED else not result
+    return negated
+
+
+def _all(conditions):
+    def every(doc):
+        undecided = False
+        for condition in conditions:
+            result = condition(doc)
+            if result is False:
+                return False
+            undecided = undecided or result is UNDECIDED
+        return UNDECIDED if undecided else True
+    return every
+
+
+def compile_filter(query):
+    """``document -> True | False | UNDECIDED`` for ``query``, or None when the query
+    has a part this module does not decide (then mongomock interprets all of it)."""
+    if not isinstance(query, dict) or not query:
+        return None
+    conditions = []
+    for field, spec in query.items():
+        if not isinstance(field, str) or field.startswith("$") or "." in field:
+            return None
+        condition = _condition(field, spec)
+        if condition is None:
+            return None
+        conditions.append(condition)
+    return _all(conditions)
+
+
+def apply():
+    """Install the three faster paths into mongomock (idempotent)."""
+    from mongomock import filtering, helpers
+    from mongomock.collection import Collection, Cursor
+
+    if getattr(Collection, "_antre_faster", False):
+        return
+    scan = Collection._iter_documents
+    compute_results = Cursor._compute_results
+
+    def _iter_documents(self, query):
+        key = query.get("_id") if isinstance(query, dict) else None
+        if key is not None and (type(key) in _ID_TYPES or type(key).__name__ == "ObjectId"):
+            try:
+                document = self._store[key]
+            except KeyError:
+                return iter(())
+            return iter([document] if filtering.filter_applies(query, document) else [])
+        decide = compile_filter(query)
+        if decide is None or self._store.is_empty:
+            return scan(self, query)
+        return _decided(decide, query, list(self._store.documents), filtering)
+
+    def _compute(self, with_limit_and_skip=False):
+        sort, limit = self._sort, self._limit
+        if not (with_limit_and_skip and limit and limit > 0 and sort and len(sort) == 1):
+            return compute_results(self, with_limit_and_skip)
+        cached = getattr(self, "_antre_top", None)
+        if cached is not None and cached[0] == (self._factory, self._skip, limit):
+            return cached[1]
+        field, direction = sort[0]
+        top = _first(self.collection._iter_documents(self._spec), field, direction,
+                     (self._skip or 0) + limit)
+        if top is None:
+            return compute_results(self, with_limit_and_skip)
+        results = [self.collection._copy_only_fields(doc, self._projection, dict) for doc in top]
+        if self.collection.codec_options.tz_aware:
+            results = [helpers.make_datetime_timezone_aware_in_document(x) for x in results]
+        results = results[self._skip or 0:]
+        self._antre_top = ((self._factory, self._skip, limit), results)
+        return results
+
+    Collection._iter_documents = _iter_documents
+    Cursor._compute_results = _compute
+    Collection._antre_faster = True
+
+
+def _decided(decide, query, documents, filtering):
+    for document in documents:
+        result = decide(document)
+        if result is UNDECIDED:
+            result = filtering.filter_applies(query, document)
+        if result:
+            yield document
+
+
+def _first(documents, field, direction, count):
+    """The first ``count`` of ``documents`` in the order of ``field``, as a stable sort
+    gives them, or None when their values there are not all numbers or all strings."""
+    if not isinstance(field, str) or field.startswith("$") or "." in field:
+        return None
+    documents = list(documents)
+    kinds = {_kind(doc.get(field, _MISSING)) for doc in documents}
+    if len(kinds) > 1 or kinds - {"number", "string"}:
+        return None
+
+    def key(doc):
+        return doc[field]
+
+    pick = heapq.nsmallest if direction >= 0 else heapq.nlargest
+    return pick(count, documents, key=key)

@@ -1,0 +1,103 @@
+"""The embedded store's faster paths give exactly mongomock's own answers.
+
+Random documents and filters (the operators the faster filter decides, mixed with ones
+it leaves to mongomock) are answered by the patched store and by mongomock's own filter
+interpreter, document by document; sorted queries with a limit are compared with the
+unlimited query's first documents.
+"""
+
+import random
+from datetime import UTC, datetime
+
+import mongomock
+import pytest
+from mongomock import filtering
+
+from services.kernel import embedded
+
+VALUES = [None, 0, 1, 2, 1.5, -3, True, False, "", "x", "y", "xy", [1, "x"], [None], [],
+          {"k": 1}, datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 6, 1, tzinfo=UTC)]
+SCALARS = [v for v in VALUES if not isinstance(v, (list, dict))]
+FIELDS = ("a", "b", "c")
+
+
+def random_document(rng, n):
+    doc = {"_id": n}
+    for field in FIELDS:
+        if rng.random() < 0.8:  # sometimes missing
+            doc[field] = rng.choice(VALUES)
+    return doc
+
+
+def random_condition(rng):
+    op = rng.choice(["eq", "$in", "$nin", "$ne", "$lt", "$lte", "$gt", "$gte", "$exists",
+                     "$regex", "both"])
+    if op == "eq":
+        return rng.choice(SCALARS)
+    if op in ("$in", "$nin"):
+        return {op: rng.sample(SCALARS, rng.randint(0, 4))}
+    if op == "$exists":
+        return {op: rng.choice([True, False])}
+    if op == "$regex":  # not decided by the faster path: mongomock answers it
+        return {op: "^x"}
+    if op == "both":
+        return {"$gte": rng.choice([0, "a"]), "$lt": rng.choice([2, "y"])}
+    return {op: rng.choice(SCALARS)}
+
+
+def random_filter(rng):
+    return {field: random_condition(rng) for field in rng.sample(FIELDS, rng.randint(1, 3))}
+
+
+@pytest.fixture(scope="module")
+def collection():
+    embedded.apply()
+    rng = random.Random(20261207)
+    db = mongomock.MongoClient(tz_aware=True).embedded_test
+    db.docs.insert_many([random_document(rng, n) for n in range(300)])
+    return db.docs, list(db.docs.find())
+
+
+def test_every_filter_selects_the_documents_mongomock_itself_selects(collection):
+    docs, stored = collection
+    rng = random.Random(7)
+    decided = 0
+    for _ in range(1000):
+        query = random_filter(rng)
+        expected = [doc["_id"] for doc in stored if filtering.filter_applies(query, doc)]
+        assert [doc["_id"] for doc in docs.find(query)] == expected, query
+        assert docs.count_documents(query) == len(expected), query
+        decided += embedded.compile_filter(query) is not None
+    assert decided > 450  # most filters took the faster path
+
+
+def test_a_sorted_limited_query_returns_the_first_of_the_full_sorted_answer(collection):
+    docs, _stored = collection
+    rng = random.Random(11)
+    for _ in range(300):
+        query = random_filter(rng) if rng.random() < 0.7 else {}
+        field = rng.choice(FIELDS)
+        direction = rng.choice([1, -1])
+        skip, limit = rng.randint(0, 3), rng.randint(1, 5)
+        full = [d["_id"] for d in docs.find(query).sort(field, direction)]
+        cursor = docs.find(query).sort(field, direction).skip(skip).limit(limit)
+        assert [d["_id"] for d in cursor] == full[skip:skip + limit], (query, field, direction)
+
+
+def test_a_look_up_by_id_applies_the_rest_of_the_filter(collection):
+    docs, stored = collection
+    doc = stored[5]
+    assert docs.find_one({"_id": 5}) == doc
+    assert docs.find_one({"_id": 5, "zz": {"$exists": True}}) is None
+    assert docs.find_one({"_id": 100_000}) is None
+
+
+def test_answers_are_copies_and_a_changed_limit_is_obeyed(collection):
+    docs, _stored = collection
+    cursor = docs.find({"a": {"$exists": True}}).sort("_id", 1).limit(2)
+    first = list(cursor)
+    assert len(first) == 2
+    first[0]["a"] = "changed"
+    assert docs.find_one({"_id": first[0]["_id"]})["a"] != "changed"
+    cursor = docs.find({}).sort("_id", 1).limit(1)
+    assert len(list(cursor.limit(3))) == 3
