@@ -24,7 +24,7 @@ out of every fold, marked in ``events`` and listed in the replay's answer.
 import uuid
 from datetime import timedelta
 
-from pymongo import ASCENDING
+from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from services.kernel.contract import contract as published_contract
@@ -55,6 +55,7 @@ class ReportingRepository:
         self.db = db
         self.source = source
         self.events = db.events
+        self.bundles = db.ticket_events
         self.facts = db.facts
         self.feedback = db.feedback
         self.closures = db.day_closures
@@ -66,6 +67,7 @@ class ReportingRepository:
 
     def ensure_indexes(self):
         self.events.create_index([("ticket_id", ASCENDING)], sparse=True)
+        self.bundles.create_index([("ids", ASCENDING)])  # set-aside events leave their bundle
         self.events.create_index([("time", ASCENDING)])
         self.events.create_index([("received_at", ASCENDING)])
         self._projection_indexes(self.facts, self.feedback)
@@ -114,8 +116,33 @@ class ReportingRepository:
                 "checked": True,
             })
         except DuplicateKeyError:
+            self._bundle(envelope)  # a redelivery: its first attempt may have died here
             return False
+        self._bundle(envelope)
         return True
+
+    def _bundle(self, envelope):
+        """Keep a ticket event with its ticket's other events too (``ticket_events``, by
+        ticket id), so that folding a ticket reads one document by its key, never a
+        query over all stored events. Idempotent: an event is added once."""
+        ticket_id = (envelope.get("data") or {}).get("ticket_id")
+        if not envelope["type"].startswith("antre.ticket.") or not isinstance(ticket_id, str):
+            return
+        try:
+            bundle = self.bundles.find_one_and_update(
+                {"_id": ticket_id, "ids": {"$ne": envelope["id"]}},
+                {"$push": {"ids": envelope["id"], "envelopes": envelope}},
+                projection={"ids": 1}, upsert=True, return_document=ReturnDocument.AFTER)
+        except DuplicateKeyError:
+            return  # the bundle holds it already
+        if len(bundle["ids"]) == 1 and not envelope["type"].startswith("antre.ticket.issued."):
+            # A ticket first met after its issue: events stored by an older version
+            # (before bundles) join its bundle once, from the stored events.
+            for older in self.ticket_events(ticket_id):
+                if older["id"] != envelope["id"]:
+                    self.bundles.update_one(
+                        {"_id": ticket_id, "ids": {"$ne": older["id"]}},
+                        {"$push": {"ids": older["id"], "envelopes": older}})
 
     def _usable(self, doc):
         """Whether a stored event may be folded: checked on arrival, or (stored before
@@ -131,7 +158,9 @@ class ReportingRepository:
     def project_ticket(self, ticket_id, facts=None):
         """Fold the ticket's stored events into its fact (kept only if newer)."""
         facts = self.facts if facts is None else facts
-        events = [e for e in self.ticket_events(ticket_id) if e["type"].startswith("antre.ticket.")]
+        bundle = self.bundles.find_one({"_id": ticket_id}, {"envelopes": 1})
+        stored = bundle["envelopes"] if bundle else self.ticket_events(ticket_id)
+        events = [e for e in stored if e["type"].startswith("antre.ticket.")]
         fact = fold_ticket(events)
         if fact is None:
             return None
@@ -224,6 +253,10 @@ class ReportingRepository:
         self._swap(token)
         for problem in set_aside:
             self.events.update_one({"_id": problem["id"]}, {"$set": {"set_aside": problem}})
+            # Out of its ticket's bundle too, so that live folds leave it out as well.
+            self.bundles.update_many({"ids": problem["id"]},
+                                     {"$pull": {"ids": problem["id"],
+                                                "envelopes": {"id": problem["id"]}}})
         self._catch_up(started)
         return {"tickets": tickets, "events": self.events.count_documents({}),
                 "set_aside": set_aside}
