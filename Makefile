@@ -8,7 +8,7 @@ SERVICES := catalog queue notify reporting
 
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install test test-unit test-integration test-system lint run seed replay up down clean bench-queue broker-access demo
+.PHONY: install test test-unit test-integration test-system lint run seed replay up down clean bench bench-queue broker-access demo
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,6 +49,9 @@ seed: $(BIN)/.installed ## Load the sample catalog into the running catalog serv
 
 demo: $(BIN)/.installed ## Every service, the sample catalog and a simulated MPP day (~2-3 min); Ctrl-C stops all
 	$(BIN)/python scripts/demo.py $(DEMO_ARGS)
+
+bench: $(BIN)/.installed ## The benchmark (a few minutes): lifecycle, issuing, reporting ingest, 10^3 vs 10^5; last line JSON
+	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
 
 bench-queue: $(BIN)/.installed ## Queue throughput and latency against a raw kombu round trip
 	$(BIN)/python scripts/bench_queue.py $(BENCH_ARGS)

@@ -12,13 +12,16 @@ much as its collection is large. Three patches, each a faster path to the same a
   plain scalars of the filter's types; any other document, and any other filter, goes
   through mongomock's own interpreter;
 * a query sorted on one plain field with a limit keeps the first matches with a heap and
-  copies only those (when every match has a number, or every match a string, there).
+  copies only those (when every match has a number, or every match a string, there);
+* an update that changes none of the fields of a unique index skips mongomock's check
+  of that index (which reads the whole collection): it cannot break what it leaves alone.
 
 ``tests/unit/kernel/test_embedded.py`` checks the answers against mongomock's own on
 random documents and filters. Applied once, when the first embedded client is made.
 """
 
 import heapq
+import threading
 from datetime import datetime
 
 _ID_TYPES = (str, int, bytes)
@@ -27,6 +30,7 @@ _RANGE = {"$lt": lambda a, b: a < b, "$lte": lambda a, b: a <= b,
           "$gt": lambda a, b: a > b, "$gte": lambda a, b: a >= b}
 _OPERATORS = {"$in", "$nin", "$ne", "$exists", *_RANGE}
 UNDECIDED = None
+_updating = threading.local()  # the fields the update in progress changes (green-local)
 
 
 def _kind(value):
@@ -201,9 +205,49 @@ def apply():
         self._antre_top = ((self._factory, self._skip, limit), results)
         return results
 
+    update = Collection._update
+    ensure_uniques = Collection._ensure_uniques
+
+    def _update(self, spec, document, upsert=False, *args, **kwargs):
+        _updating.fields = None if upsert else changed_fields(document)
+        try:
+            return update(self, spec, document, upsert, *args, **kwargs)
+        finally:
+            _updating.fields = None
+
+    def _ensure_uniques(self, new_data):
+        changed = getattr(_updating, "fields", None)
+        if changed is not None and not any(
+                key.split(".")[0] in changed
+                for index in self._store.indexes.values() if index.get("unique")
+                for key, _direction in index.get("key")):
+            return  # no unique index's field changed: nothing new to collide
+        return ensure_uniques(self, new_data)
+
     Collection._iter_documents = _iter_documents
     Cursor._compute_results = _compute
+    Collection._update = _update
+    Collection._ensure_uniques = _ensure_uniques
     Collection._antre_faster = True
+
+
+def changed_fields(update):
+    """The top-level fields an update document changes, or None (a replacement, or an
+    operator this module does not know: every field may change)."""
+    if not isinstance(update, dict) or not update:
+        return None
+    fields = set()
+    for operator, arguments in update.items():
+        if operator not in ("$set", "$unset", "$inc", "$push", "$pull", "$addToSet", "$pop",
+                            "$min", "$max", "$mul", "$rename", "$currentDate", "$pullAll"):
+            return None
+        if not isinstance(arguments, dict):
+            return None
+        for path in arguments:
+            fields.add(str(path).split(".")[0])
+        if operator == "$rename":
+            fields.update(str(target).split(".")[0] for target in arguments.values())
+    return fields
 
 
 def _decided(decide, query, documents, filtering):

@@ -101,3 +101,27 @@ def test_answers_are_copies_and_a_changed_limit_is_obeyed(collection):
     assert docs.find_one({"_id": first[0]["_id"]})["a"] != "changed"
     cursor = docs.find({}).sort("_id", 1).limit(1)
     assert len(list(cursor.limit(3))) == 3
+
+
+def test_unique_indexes_still_refuse_a_duplicate_an_update_or_upsert_would_make():
+    from pymongo.errors import DuplicateKeyError
+
+    embedded.apply()
+    db = mongomock.MongoClient(tz_aware=True).embedded_unique
+    db.t.create_index("slot", unique=True, sparse=True)
+    db.t.insert_many([{"_id": 1, "slot": "a"}, {"_id": 2}, {"_id": 3, "slot": "c"}])
+    db.t.update_one({"_id": 2}, {"$set": {"note": "x"}, "$push": {"log": 1}})  # no check needed
+    with pytest.raises(DuplicateKeyError):
+        db.t.update_one({"_id": 2}, {"$set": {"slot": "a"}})
+    db.t.update_one({"_id": 3}, {"$set": {"spare": "a"}})
+    with pytest.raises(DuplicateKeyError):
+        db.t.update_one({"_id": 3}, {"$rename": {"spare": "slot"}})
+    with pytest.raises(DuplicateKeyError):
+        db.t.replace_one({"_id": 2}, {"slot": "c"})
+    with pytest.raises(DuplicateKeyError):
+        db.t.update_one({"_id": 9}, {"$set": {"slot": "a"}}, upsert=True)
+    with pytest.raises(DuplicateKeyError):
+        db.t.find_one_and_update({"_id": 2}, {"$set": {"slot": "c"}})
+    assert db.t.find_one({"_id": 2}) == {"_id": 2, "note": "x", "log": [1]}
+    assert embedded.changed_fields({"$set": {"a.b": 1}, "$unset": {"c": ""}}) == {"a", "c"}
+    assert embedded.changed_fields({"a": 1}) is None
