@@ -181,6 +181,8 @@ def apply():
             except KeyError:
                 return iter(())
             return iter([document] if filtering.filter_applies(query, document) else [])
+        if query == {} and not self._store.is_empty:
+            return iter(list(self._store.documents))  # the empty filter matches everything
         decide = compile_filter(query)
         if decide is None or self._store.is_empty:
             return scan(self, query)

@@ -46,6 +46,9 @@ class QueueStore(MongoDatabase):
         finished = self.repository.finish_pending_legs()
         if finished:
             log.warning("inserted %d transfer leg(s) interrupted by a crash", finished)
+        moved = self.repository.finish_moves()
+        if moved:
+            log.info("moved %d ended ticket(s) a crash left among the live ones", moved)
         warn_if_open(self.container.config, self.container.service_name)
 
     def get_dependency(self, worker_ctx):

@@ -147,6 +147,9 @@ class MongomockBackend:
     """
 
     def __init__(self):
+        from services.kernel import embedded
+
+        embedded.apply()  # the same faster paths as the in-process embedded store
         self.client = mongomock.MongoClient()
         self.lock = threading.Lock()
         self.cursors = {}

@@ -4,48 +4,38 @@ are the ones a replay of all stored events gives."""
 
 import random
 
-import pytest
-
 from services.reporting.repository import ReportingRepository
 from tests.unit.queue.test_indexes import RecordingDatabase
 from tests.unit.reporting.test_domain import lifecycle
 from tests.unit.reporting.test_replay import figures, ingest, store_unchecked
 
 
-@pytest.fixture
-def plain(database):
-    repository = ReportingRepository(database("reporting"))
-    repository.ensure_indexes()
-    return repository
-
-
 def recording_repo(database, name):
     log = []
-    repo = ReportingRepository(RecordingDatabase(database(name), log))
-    repo.ensure_indexes()
+    recording = ReportingRepository(RecordingDatabase(database(name), log))
+    recording.ensure_indexes()
     log.clear()
-    return repo, log
+    return recording, log
 
 
-def cost_of_one_ticket(repo, log, ticket_id):
+def cost_of_one_ticket(recording, log, ticket_id):
     log.clear()
-    ingest(repo, lifecycle(ticket_id, wait_min=3))
+    ingest(recording, lifecycle(ticket_id, wait_min=3))
     return [(r["collection"], r["op"]) for r in log]
 
 
 def test_one_ticket_costs_the_same_store_operations_after_many_tickets(database):
-    repo, log = recording_repo(database, "reporting")
-    first = cost_of_one_ticket(repo, log, "first")
+    recording, log = recording_repo(database, "reporting")
+    first = cost_of_one_ticket(recording, log, "first")
     for i in range(300):
-        ingest(repo, lifecycle(f"t{i}", wait_min=i % 7))
-    later = cost_of_one_ticket(repo, log, "later")
+        ingest(recording, lifecycle(f"t{i}", wait_min=i % 7))
+    later = cost_of_one_ticket(recording, log, "later")
     assert later == first
     assert ("events", "find") not in first  # never a query over the stored events
     assert all(r["op"] != "find" for r in log)
 
 
-def test_live_figures_equal_a_replay_with_redeliveries_and_any_order(plain):
-    repo = plain
+def test_live_figures_equal_a_replay_with_redeliveries_and_any_order(repo):
     rng = random.Random(3)
     envelopes = [e for i in range(20) for e in lifecycle(f"t{i}", wait_min=i)]
     redelivered = envelopes + rng.sample(envelopes, 15)
@@ -57,8 +47,7 @@ def test_live_figures_equal_a_replay_with_redeliveries_and_any_order(plain):
     assert figures(repo) == live
 
 
-def test_a_ticket_whose_events_were_stored_before_bundles_keeps_them(plain):
-    repo = plain
+def test_a_ticket_whose_events_were_stored_before_bundles_keeps_them(repo):
     issued, *rest = lifecycle("old", wait_min=5)
     store_unchecked(repo, issued)  # stored by an older version, in no bundle
     repo.bundles.delete_many({})

@@ -19,13 +19,6 @@ DAY, SITE = "2026-11-23", "BWI"
 POISONED = "9d0c7a5e-1b2f-4c3d-8e4f-5a6b7c8d9e0f"
 
 
-@pytest.fixture
-def repo(database):
-    repository = ReportingRepository(database("reporting"))
-    repository.ensure_indexes()
-    return repository
-
-
 def ingest(repo, envelopes):
     """What the service does for each event the consumer let through."""
     for envelope in envelopes:
