@@ -274,10 +274,14 @@ class QueueCommands:
             if pick.kind is None:
                 return None
             candidate = head[pick.kind]
+            # A ticket issued while this call was on its way may be newer than the call's
+            # first clock reading (or come from a replica whose clock is a little ahead):
+            # it is never called before it was issued.
+            called_at = max(self.clock(), candidate["issued_at"])
             changes = {"status": CALLED, "counter": code, "active_counter": code,
-                       "called_at": now,
-                       "waiting_seconds": (now - candidate["issued_at"]).total_seconds()}
-            event = domain.ticket_event({**candidate, **changes}, "call", now)
+                       "called_at": called_at,
+                       "waiting_seconds": (called_at - candidate["issued_at"]).total_seconds()}
+            event = domain.ticket_event({**candidate, **changes}, "call", called_at)
             try:
                 called = self.repo.update_ticket(candidate, "call", changes, [event],
                                                  extra_filter={"status": WAITING})

@@ -13,6 +13,7 @@ import mongomock.filtering
 import pytest
 
 from services.kernel import embedded
+from services.kernel.contract import contract
 from services.kernel.errors import NotFound
 from services.queue.commands import QueueCommands, Settings
 from services.queue.repository import QueueRepository
@@ -270,3 +271,16 @@ def test_a_count_a_crash_left_wrong_is_right_after_the_recount(hall):
     assert repo.recount_waiting() == 1
     assert repo.recount_waiting() == 0  # nothing left to correct
     assert queue.issue("KTP-EL")[0]["position"] == 4  # 3 wait ahead: right again
+
+
+def test_a_ticket_issued_while_a_call_was_on_its_way_is_not_called_before_its_issue(hall):
+    queue, repo = hall
+    issued_at = queue.clock.now
+    ticket, _ = queue.issue("KTP-EL")
+    queue.clock.advance(microseconds=-900)  # the call read its clock before the issue wrote
+    called = queue.call_next("L01")
+    assert called["_id"] == ticket["ticket_id"]
+    assert called["called_at"] >= issued_at and called["waiting_seconds"] >= 0
+    event = repo.written[-1].entries[-1]["envelope"]["data"]
+    assert event["waiting_seconds"] >= 0
+    assert contract().problems(repo.written[-1].entries[-1]["envelope"]) == []
