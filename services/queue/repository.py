@@ -281,10 +281,6 @@ class QueueRepository:
             {"site": site, "status": WAITING, "local_day": {"$lt": local_day}},
             {OUTBOX: 0, "pending_leg": 0}).limit(limit))
 
-    def count_waiting(self, site, service, local_day):
-        return self.tickets.count_documents(
-            {"site": site, "local_day": local_day, "status": WAITING, "service": service})
-
     def record_end(self, ticket, keep):
         """Remember what the overview and estimates need of a ticket that ended, in its
         day's sequence: its wait (when it was called), when it was served to the end
