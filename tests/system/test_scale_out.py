@@ -9,36 +9,23 @@ The store is the system test's wire stand-in (one store, shared by every process
 the real driver), or the MongoDB that ``MONGO_URL`` names.
 """
 
-import importlib.util
 import itertools
 import secrets
 import threading
 import time
 import uuid
 from collections import Counter
-from pathlib import Path
 from urllib.parse import quote
 
 import requests
 
-from tests.system.test_hall_in_production import durable_mongo_url, vhost  # noqa: F401
+# The system test's fixtures, and the scripts it loads (bench_queue's processes, demo's env).
+from tests.system.test_hall_in_production import bench, demo, durable_mongo_url, vhost  # noqa: F401
 
-ROOT = Path(__file__).resolve().parents[2]
 TICKETS = 150
 COUNTERS = 6
 CLIENTS = 6
 DEADLINE_SECONDS = 180.0
-
-
-def _load(name, path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load("antre_bench_for_scale_out", ROOT / "scripts/bench_queue.py")
-demo = _load("antre_demo_for_scale_out", ROOT / "scripts/demo.py")
 
 
 def start(tmp_path, vhost, mongo_url):  # noqa: F811 (vhost is the fixture's value)
