@@ -107,9 +107,7 @@ class OutboxRelay:
     def _relay(self, collection, doc):
         sent = 0
         for entry in doc.get(OUTBOX) or []:
-            if self.before_publish:
-                self.before_publish(entry)
-            self.publisher.publish(entry)
+            self.publish([entry])
             collection.update_one({"_id": doc["_id"]}, {"$pull": {OUTBOX: {"id": entry["id"]}}})
             sent += 1
         return sent

@@ -22,7 +22,7 @@ read from ``tickets`` first, so the copy in ``tickets`` always wins while both e
 """
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
@@ -30,7 +30,7 @@ from pymongo.errors import DuplicateKeyError
 from services.kernel.errors import Conflict
 from services.kernel.outbox import OUTBOX, outbox_entries
 from services.queue import messages
-from services.queue.domain import ENDED, WAITING, InvalidTransition
+from services.queue.domain import CANCELLED, COMPLETED, ENDED, WAITING, InvalidTransition
 
 SOURCE = "/antre/queue"
 TICKETS, ENDED_TICKETS = "tickets", "tickets_ended"
@@ -64,7 +64,7 @@ class Written:
     collection: object
     doc_id: object
     entries: list
-    ended: dict = field(default=None)
+    ended: dict = None
 
 
 def _sequence_of(ticket):
@@ -291,9 +291,9 @@ class QueueRepository:
         update = {}
         if ticket.get("waiting_seconds") is not None:
             update["$inc"] = {"waits.count": 1, "waits.seconds": ticket["waiting_seconds"]}
-        if ticket["status"] == "cancelled":
+        if ticket["status"] == CANCELLED:
             update.setdefault("$inc", {})[f"waiting.{waiting_class(ticket.get('priority'))}"] = -1
-        if ticket["status"] == "completed" and ticket.get("service_seconds") is not None:
+        if ticket["status"] == COMPLETED and ticket.get("service_seconds") is not None:
             update["$push"] = {"recent_service": {"$each": [ticket["service_seconds"]],
                                                   "$slice": -keep}}
         if update:

@@ -67,9 +67,9 @@ class ReportingRepository:
 
     def ensure_indexes(self):
         self.events.create_index([("ticket_id", ASCENDING)], sparse=True)
-        self.bundles.create_index([("ids", ASCENDING)])  # set-aside events leave their bundle
         self.events.create_index([("time", ASCENDING)])
         self.events.create_index([("received_at", ASCENDING)])
+        self.bundles.create_index([("ids", ASCENDING)])  # set-aside events leave their bundle
         self._projection_indexes(self.facts, self.feedback)
         self.days.create_index([("closed", ASCENDING)])
         self.finish_interrupted_swap()
@@ -115,11 +115,11 @@ class ReportingRepository:
                 "received_at": utcnow(),
                 "checked": True,
             })
+            stored = True
         except DuplicateKeyError:
-            self._bundle(envelope)  # a redelivery: its first attempt may have died here
-            return False
-        self._bundle(envelope)
-        return True
+            stored = False
+        self._bundle(envelope)  # on a redelivery too: its first attempt may have died here
+        return stored
 
     def _bundle(self, envelope):
         """Keep a ticket event with its ticket's other events too (``ticket_events``, by

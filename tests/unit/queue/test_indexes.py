@@ -147,8 +147,7 @@ def day(database):
     queue.close_counter("L01")
     queue.repo.finish_pending_legs()
     settle(repo)
-    queue.list_tickets = repo.list_tickets({"site": "BWI", "local_day": called["local_day"]},
-                                           10, 0)
+    repo.list_tickets({"site": "BWI", "local_day": called["local_day"]}, 10, 0)
     clock.advance(days=1)
     queue.close_past_days()
     relay = OutboxRelay(publisher=type("P", (), {"publish": lambda self, entry: None})(),
