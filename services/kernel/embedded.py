@@ -14,7 +14,11 @@ much as its collection is large. Three patches, each a faster path to the same a
 * a query sorted on one plain field with a limit keeps the first matches with a heap and
   copies only those (when every match has a number, or every match a string, there);
 * an update that changes none of the fields of a unique index skips mongomock's check
-  of that index (which reads the whole collection): it cannot break what it leaves alone.
+  of that index (which reads the whole collection): it cannot break what it leaves alone;
+* ``bulk_write`` (which mongomock cannot run with this pymongo) runs its operations one
+  by one through the collection's own methods, and reports as pymongo does: a
+  ``BulkWriteResult``, or a ``BulkWriteError`` whose ``writeErrors`` name each failed
+  operation's index (an ordered bulk stops at the first).
 
 ``tests/unit/kernel/test_embedded.py`` checks the answers against mongomock's own on
 random documents and filters. Applied once, when the first embedded client is made.
@@ -175,12 +179,17 @@ def apply():
 
     def _iter_documents(self, query):
         key = query.get("_id") if isinstance(query, dict) else None
-        if key is not None and (type(key) in _ID_TYPES or type(key).__name__ == "ObjectId"):
+        if key is not None and _plain_id(key):
             try:
                 document = self._store[key]
             except KeyError:
                 return iter(())
             return iter([document] if filtering.filter_applies(query, document) else [])
+        keys = key.get("$in") if isinstance(key, dict) and len(key) == 1 else None
+        if isinstance(keys, list | tuple) and all(_plain_id(k) for k in keys):
+            store = self._store
+            found = (store[k] for k in dict.fromkeys(keys) if k in store)
+            return iter([doc for doc in found if filtering.filter_applies(query, doc)])
         if query == {} and not self._store.is_empty:
             return iter(list(self._store.documents))  # the empty filter matches everything
         decide = compile_filter(query)
@@ -230,7 +239,57 @@ def apply():
     Cursor._compute_results = _compute
     Collection._update = _update
     Collection._ensure_uniques = _ensure_uniques
+    Collection.bulk_write = bulk_write
     Collection._antre_faster = True
+
+
+def _plain_id(key):
+    return type(key) in _ID_TYPES or type(key).__name__ == "ObjectId"
+
+
+def bulk_write(collection, requests, ordered=True, **_options):
+    """pymongo's ``bulk_write`` for the operations Antre uses (insert, update, replace
+    and delete of one or many), run one by one on ``collection``."""
+    from pymongo import DeleteMany, DeleteOne, InsertOne, ReplaceOne, UpdateMany, UpdateOne
+    from pymongo.errors import BulkWriteError, DuplicateKeyError
+    from pymongo.results import BulkWriteResult
+
+    totals = {"writeErrors": [], "writeConcernErrors": [], "nInserted": 0, "nUpserted": 0,
+              "nMatched": 0, "nModified": 0, "nRemoved": 0, "upserted": []}
+    for index, request in enumerate(requests):
+        try:
+            if isinstance(request, InsertOne):
+                collection.insert_one(request._doc)
+                totals["nInserted"] += 1
+                continue
+            if isinstance(request, DeleteOne | DeleteMany):
+                delete = collection.delete_one if isinstance(request, DeleteOne) \
+                    else collection.delete_many
+                totals["nRemoved"] += delete(request._filter).deleted_count
+                continue
+            if isinstance(request, ReplaceOne):
+                result = collection.replace_one(request._filter, request._doc,
+                                                upsert=request._upsert)
+            elif isinstance(request, UpdateOne | UpdateMany):
+                update = collection.update_one if isinstance(request, UpdateOne) \
+                    else collection.update_many
+                result = update(request._filter, request._doc, upsert=request._upsert)
+            else:
+                raise TypeError(f"the embedded store's bulk_write cannot run {request!r}")
+        except DuplicateKeyError as exc:
+            totals["writeErrors"].append({"index": index, "code": 11000, "errmsg": str(exc),
+                                          "op": getattr(request, "_doc", None)})
+            if ordered:
+                break
+            continue
+        totals["nMatched"] += result.matched_count
+        totals["nModified"] += result.modified_count
+        if result.upserted_id is not None:
+            totals["nUpserted"] += 1
+            totals["upserted"].append({"index": index, "_id": result.upserted_id})
+    if totals["writeErrors"]:
+        raise BulkWriteError(totals)
+    return BulkWriteResult(totals, True)
 
 
 def changed_fields(update):

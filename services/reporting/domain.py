@@ -23,6 +23,7 @@ from services.reporting.ikm import ELEMENTS
 RANK = {"issued": 0, "returned": 1, "called": 2, "recalled": 3, "serving": 4,
         "completed": 5, "no_show": 5, "cancelled": 5, "transferred": 5}
 OUTCOMES = ("completed", "no_show", "cancelled", "transferred")
+BUSY = ("completed", "transferred")  # the statuses whose service time kept a counter busy
 FACT_FIELDS = (
     "ticket_id", "visit_id", "leg", "site", "agency", "service", "ticket_number", "local_day",
     "status", "channel", "priority", "target_wait_minutes", "counter", "recalls", "issued_at",
@@ -169,15 +170,31 @@ def median(sorted_values):
 
 def stats(values):
     """Seconds: count, mean, median, p90 (nearest rank) and max, rounded to the ms."""
-    values = sorted(v for v in values if v is not None)
+    return stats_of_sorted(sorted(v for v in values if v is not None))
+
+
+def stats_of_sorted(values):
+    """:func:`stats` of values already sorted, none of them None. The mean is exact
+    (``math.fsum``), so it does not depend on the order the values were added in."""
     if not values:
         return {"count": 0, "mean": None, "median": None, "p90": None, "max": None}
 
     def r(x):
         return round(x, 3)
 
-    return {"count": len(values), "mean": r(sum(values) / len(values)),
+    return {"count": len(values), "mean": r(math.fsum(values) / len(values)),
             "median": r(median(values)), "p90": r(percentile(values, 0.9)), "max": r(values[-1])}
+
+
+def busy_seconds(values):
+    """A counter's busy time: the exact sum of its service times, rounded to the ms."""
+    return round(math.fsum(values), 3)
+
+
+def usual(counts):
+    """The most frequent code of a :class:`~collections.Counter` (the smallest on a
+    tie): the agency of a service or counter, whatever order its facts come in."""
+    return min(counts, key=lambda code: (-counts[code], code))
 
 
 # -- aggregation -------------------------------------------------------------------------------
@@ -249,13 +266,13 @@ def daily_report(facts, site, day, timezone, names=None):
         "totals": summarise(facts),
         "agencies": [{"agency": code, "name": names.get(("agencies", code)), **summarise(items)}
                      for code, items in by_agency.items()],
-        "services": [{"service": code, "agency": items[0]["agency"],
+        "services": [{"service": code, "agency": usual(Counter(f["agency"] for f in items)),
                       "name": names.get(("services", code)), **summarise(items)}
                      for code, items in by_service.items()],
-        "counters": [{"counter": code, "agency": items[0]["agency"],
+        "counters": [{"counter": code, "agency": usual(Counter(f["agency"] for f in items)),
                       "served": sum(1 for f in items if f["status"] == "completed"),
-                      "busy_seconds": round(sum(f.get("service_seconds") or 0 for f in items
-                                                if f["status"] in ("completed", "transferred")), 3),
+                      "busy_seconds": busy_seconds(f.get("service_seconds") or 0 for f in items
+                                                   if f["status"] in BUSY),
                       "waiting_time": stats(f.get("waiting_seconds") for f in items)}
                      for code, items in by_counter.items()],
         "hours": hours,

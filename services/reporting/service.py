@@ -29,7 +29,7 @@ from services.kernel.errors import NotFound, Unavailable
 from services.kernel.events import Event, utcnow
 from services.kernel.health import HealthMixin
 from services.kernel.http import http, json_ready, query_params, read_json
-from services.kernel.mongo import MongoDatabase
+from services.kernel.mongo import MongoDatabase, is_in_memory
 from services.kernel.outbox import Outbox, sweep_timer
 from services.kernel.pages import asset, page
 from services.kernel.rpc import RpcClient, rpc
@@ -45,6 +45,12 @@ STATIC = Path(__file__).parent / "static"
 class ReportingStore(MongoDatabase):
     def __init__(self):
         super().__init__(ReportingRepository)
+
+    def setup(self):
+        super().setup()
+        # The embedded store finishes every write before another worker runs.
+        self.repository.running.concurrent = not is_in_memory(setting("MONGO_URL",
+                                                                      self.container.config))
 
     def start(self):
         warn_if_open(self.container.config, self.container.service_name)
@@ -72,20 +78,12 @@ class ReportingService(HealthMixin):
 
     @event_handler("#")
     def ingest(self, envelope):
-        """Store the event once and update the projections it touches (idempotent). The
-        consumer has checked it against the published contract: an event that fails
-        never gets here (it is dead-lettered with the reason)."""
-        self.repository.store_event(envelope)  # False for a redelivery: stored once anyway
-        # Projections fold every stored event, so projecting again is harmless; and it is
-        # needed when a first attempt stored the event but failed before projecting it.
-        self._project(envelope)
-
-    def _project(self, envelope):
-        kind = envelope["type"].split(".")[1]
-        if kind == "ticket":
-            self.repository.project_ticket(envelope["data"]["ticket_id"])
-        elif kind == "feedback":
-            self.repository.project_feedback(envelope)
+        """Store the event once and update the projections it touches (idempotent),
+        together with the events other workers hold at the same moment; the message is
+        acked once its batch is stored. The consumer has checked it against the
+        published contract: an event that fails never gets here (it is dead-lettered
+        with the reason)."""
+        self.repository.ingest(envelope)
 
     # -- site facts from the catalog ------------------------------------------------------
 
@@ -119,9 +117,6 @@ class ReportingService(HealthMixin):
     def _site(self, site):
         return site or setting("DEFAULT_SITE", self.config)
 
-    def _today(self, site):
-        return hours.local_day(self._timezone(site), utcnow()).isoformat()
-
     # -- the end of a day -----------------------------------------------------------------
 
     @configured_timer("DAY_CLOSE_CHECK_SECONDS")
@@ -153,8 +148,7 @@ class ReportingService(HealthMixin):
         site = self._site(query["site"])
         timezone = self._timezone(site)
         day = (query["date"] or hours.local_day(timezone, utcnow())).isoformat()
-        report = domain.daily_report(self.repository.facts_of(site, day), site, day, timezone,
-                                     self._names(site))
+        report = self.repository.running.day(site, day, timezone).report(self._names(site))
         report["closed"] = self.repository.is_closed(site, day)
         return json_ready(report)
 
@@ -164,8 +158,8 @@ class ReportingService(HealthMixin):
         site = self._site(query["site"])
         timezone = self._timezone(site)
         day = (query["date"] or hours.local_day(timezone, utcnow())).isoformat()
-        return json_ready(domain.breakdown(self.repository.facts_of(site, day), site, day,
-                                           timezone))
+        running = self.repository.running.day(site, day, timezone)
+        return json_ready(domain.breakdown(running.counted_facts(), site, day, timezone))
 
     @rpc
     def ikm(self, site=None, first=None, last=None):
@@ -291,7 +285,9 @@ class ReportingService(HealthMixin):
         self._reader(request)
         facts = []
         for site in self.repository.sites():
-            facts += self.repository.facts_of(site, self._today(site))
+            timezone = self._timezone(site)
+            today = hours.local_day(timezone, utcnow()).isoformat()
+            facts += self.repository.running.day(site, today, timezone).counted_facts()
         text = domain.prometheus_text(facts, self.repository.ingested())
         return Response(text, content_type="text/plain; version=0.0.4; charset=utf-8")
 

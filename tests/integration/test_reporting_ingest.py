@@ -65,16 +65,18 @@ def test_a_failing_handler_retries_then_dead_letters_and_loses_nothing(
     container, _ = start_service(ReportingService, EVENT_RETRY_SECONDS=0.2, EVENT_MAX_ATTEMPTS=3)
     repository = next(d for d in container.dependencies
                       if type(d).__name__ == "ReportingStore").repository
-    original = repository.project_ticket
+    original = repository._write_facts  # where batches and single events both end
     failures = {"t-flaky": 2, "t-broken": 10 ** 6}
 
-    def flaky(ticket_id):
-        if failures.get(ticket_id, 0) > 0:
-            failures[ticket_id] -= 1
-            raise RuntimeError(f"projection of {ticket_id} failed")
-        return original(ticket_id)
+    def flaky(written, collection=None):
+        for fact in written:
+            if failures.get(fact["_id"], 0) > 0:
+                if len(written) == 1:  # a batch that fails is retried event by event
+                    failures[fact["_id"]] -= 1
+                raise RuntimeError(f"projection of {fact['_id']} failed")
+        return original(written, collection)
 
-    repository.project_ticket = flaky
+    repository._write_facts = flaky
     flaky_events = lifecycle("t-flaky")[:1]
     broken_events = lifecycle("t-broken")[:1]
     publish(rabbit_config["AMQP_URI"], flaky_events + broken_events + lifecycle("t-fine")[:1])
@@ -93,3 +95,31 @@ def test_a_failing_handler_retries_then_dead_letters_and_loses_nothing(
     assert cluster.reporting.replay_dead_letters() == 1
     wait_until(lambda: "t-broken" in facts(database))
     assert cluster.reporting.dead_letters() == []
+
+
+def test_a_burst_is_stored_in_batches_and_the_daily_figures_count_every_ticket(
+        start_service, cluster, rabbit_config, database, mongo_url):
+    from services.reporting import domain
+
+    container, _ = start_service(ReportingService, max_workers=50)
+    repository = next(d for d in container.dependencies
+                      if type(d).__name__ == "ReportingStore").repository
+    # Writes can be under way while a day loads only on a store over the network.
+    assert repository.running.concurrent == (not mongo_url.startswith("mongomock://"))
+    first = cluster.reporting.daily("BWI", "2026-11-23")  # the day is being read already
+    assert first["totals"]["issued"] == 0
+    tickets = [lifecycle(f"t{i}", wait_min=i % 11, serve_min=1 + i % 4) for i in range(60)]
+    publish(rabbit_config["AMQP_URI"], [e for events in tickets for e in events])
+    wait_until(lambda: cluster.reporting.daily("BWI", "2026-11-23")["totals"]["served"] == 60)
+    assert repository.batches.largest > 1, "a burst is stored in batches"
+    assert repository.batches.batches < 240
+    report = cluster.reporting.daily("BWI", "2026-11-23")
+    stored = list(database("reporting").facts.find())
+    expected = domain.daily_report(stored, "BWI", "2026-11-23", report["timezone"])
+    assert {k: v for k, v in report.items() if k != "closed"} == json_like(expected)
+
+
+def json_like(report):
+    from services.kernel.http import json_ready
+
+    return json_ready(report)

@@ -125,3 +125,44 @@ def test_unique_indexes_still_refuse_a_duplicate_an_update_or_upsert_would_make(
     assert db.t.find_one({"_id": 2}) == {"_id": 2, "note": "x", "log": [1]}
     assert embedded.changed_fields({"$set": {"a.b": 1}, "$unset": {"c": ""}}) == {"a", "c"}
     assert embedded.changed_fields({"a": 1}) is None
+
+
+def test_a_look_up_by_a_list_of_ids_is_mongomocks_answer(collection):
+    docs, everything = collection
+    rng = random.Random(7)
+    for _ in range(50):
+        ids = rng.sample(range(-5, 320), rng.randint(0, 6)) + ["x", 3]
+        query = {"_id": {"$in": ids}, **random_filter(rng)}
+        expected = [d["_id"] for d in everything if filtering.filter_applies(query, d)]
+        assert sorted(d["_id"] for d in docs.find(query)) == sorted(expected)
+
+
+def test_bulk_writes_answer_as_a_real_server_does(database):
+    """Run on the test's store (embedded or a real MongoDB): the same counts and the same
+    failed operations, ordered or not."""
+    from pymongo import DeleteOne, InsertOne, ReplaceOne, UpdateOne
+    from pymongo.errors import BulkWriteError
+
+    facts = database("embedded_bulk").facts
+    facts.drop()
+    facts.insert_one({"_id": "a", "events": 3})
+    newer = [ReplaceOne({"_id": "a", "events": {"$lt": 2}}, {"events": 2}, upsert=True),  # dup
+             ReplaceOne({"_id": "b", "events": {"$lt": 2}}, {"events": 2}, upsert=True),
+             UpdateOne({"_id": "a", "events": {"$lt": 4}}, {"$set": {"events": 4}}, upsert=True),
+             InsertOne({"_id": "b"}),  # dup
+             DeleteOne({"_id": "nothing"})]
+    with pytest.raises(BulkWriteError) as failed:
+        facts.bulk_write(newer, ordered=False)
+    details = failed.value.details
+    assert [e["index"] for e in details["writeErrors"]] == [0, 3]
+    assert {e["code"] for e in details["writeErrors"]} == {11000}
+    assert (details["nUpserted"], details["nMatched"], details["nModified"]) == (1, 1, 1)
+    assert sorted((d["_id"], d["events"]) for d in facts.find()) == [("a", 4), ("b", 2)]
+    with pytest.raises(BulkWriteError) as stopped:
+        facts.bulk_write([InsertOne({"_id": "c"}), InsertOne({"_id": "a"}),
+                          InsertOne({"_id": "d"})])
+    assert [e["index"] for e in stopped.value.details["writeErrors"]] == [1]
+    assert sorted(d["_id"] for d in facts.find()) == ["a", "b", "c"]  # ordered: stopped
+    result = facts.bulk_write([UpdateOne({"_id": "c"}, {"$set": {"events": 1}}),
+                               DeleteOne({"_id": "b"})])
+    assert (result.matched_count, result.modified_count, result.deleted_count) == (1, 1, 1)

@@ -21,7 +21,8 @@ from services.queue.repository import QueueRepository
 from tests.unit.queue.conftest import Clock, default_catalog
 
 READS = ("find", "find_one", "count_documents", "find_one_and_update", "update_one",
-         "update_many", "distinct", "delete_one", "delete_many", "replace_one", "insert_one")
+         "update_many", "distinct", "delete_one", "delete_many", "replace_one", "insert_one",
+         "insert_many", "bulk_write")
 
 
 class RecordingCursor:
@@ -57,6 +58,8 @@ class RecordingCollection:
         def call(*args, **kwargs):  # records the query, then runs it
             if name == "insert_one":
                 query = {"_id": args[0]["_id"]}  # an insert is by its _id
+            elif name in ("insert_many", "bulk_write"):  # one round trip for them all
+                query = {"_id": {"$in": [_key_of(op) for op in args[0]]}}
             else:
                 query = args[1] if name == "distinct" else (args[0] if args
                                                              else kwargs.get("filter"))
@@ -67,6 +70,14 @@ class RecordingCollection:
             return RecordingCursor(result, record) if name == "find" else result
 
         return call
+
+
+def _key_of(operation):
+    """The ``_id`` a bulk operation (or inserted document) is about."""
+    if isinstance(operation, dict):
+        return operation.get("_id")
+    where = getattr(operation, "_filter", None) or getattr(operation, "_doc", None) or {}
+    return where.get("_id")
 
 
 class RecordingDatabase:
