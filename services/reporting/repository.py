@@ -42,7 +42,6 @@ from pymongo import ASCENDING, InsertOne, ReplaceOne, ReturnDocument, UpdateOne
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.kernel.batching import BatchFailed, GroupCommit
-
 from services.kernel.contract import contract as published_contract
 from services.kernel.errors import Conflict
 from services.kernel.events import utcnow
