@@ -28,6 +28,8 @@ import heapq
 import threading
 from datetime import datetime
 
+from services.kernel.embedded_indexes import Indexes
+
 _ID_TYPES = (str, int, bytes)
 _MISSING = object()
 _RANGE = {"$lt": lambda a, b: a < b, "$lte": lambda a, b: a <= b,
@@ -167,17 +169,108 @@ def compile_filter(query):
     return _all(conditions)
 
 
+def _indexes(store):
+    """The ordered indexes of a collection store (made with it)."""
+    indexes = store.__dict__.get("_antre_indexes")
+    if indexes is None:
+        indexes = store.__dict__["_antre_indexes"] = Indexes()
+    return indexes
+
+
+def _index_fields(index_dict):
+    """The fields of a declared index that can be kept ordered, or None (``_id``,
+    text, hashed or geo indexes)."""
+    keys = index_dict.get("key") or []
+    if not keys or any(type(d) is not int or d not in (1, -1) for _f, d in keys):
+        return None
+    fields = [field for field, _d in keys]
+    return None if fields == ["_id"] else fields
+
+
+def _install_store_hooks(CollectionStore):
+    set_item, del_item = CollectionStore.__setitem__, CollectionStore.__delitem__
+    drop, create_index = CollectionStore.drop, CollectionStore.create_index
+    drop_index = CollectionStore.drop_index
+
+    def __setitem__(self, key, document):
+        set_item(self, key, document)
+        _indexes(self).put(key, document)
+
+    def __delitem__(self, key):
+        del_item(self, key)
+        _indexes(self).remove(key)
+
+    def _drop(self):
+        drop(self)
+        _indexes(self).clear()
+
+    def _create_index(self, name, index_dict):
+        create_index(self, name, index_dict)
+        fields = _index_fields(index_dict)
+        if fields is not None:
+            _indexes(self).declare(name, fields, list(self._documents.items()))
+
+    def _drop_index(self, name):
+        drop_index(self, name)
+        _indexes(self).forget(name)
+
+    CollectionStore.__setitem__, CollectionStore.__delitem__ = __setitem__, __delitem__
+    CollectionStore.drop, CollectionStore.create_index = _drop, _create_index
+    CollectionStore.drop_index = _drop_index
+
+
+def _store_key(document):
+    from mongomock import helpers
+
+    key = document.get("_id")
+    return helpers.hashdict(key) if isinstance(key, dict) else key
+
+
+def _reindex(store, keys):
+    """Put documents changed in place (by an update) at their new place in the indexes."""
+    indexes = _indexes(store)
+    for key in keys:
+        document = store._documents.get(key)
+        if document is None:
+            indexes.remove(key)
+        else:
+            indexes.put(key, document)
+
+
 def apply():
-    """Install the three faster paths into mongomock (idempotent)."""
+    """Install the faster paths into mongomock (idempotent)."""
     from mongomock import filtering, helpers
     from mongomock.collection import Collection, Cursor
+    from mongomock.store import CollectionStore
 
     if getattr(Collection, "_antre_faster", False):
         return
+    _install_store_hooks(CollectionStore)
     scan = Collection._iter_documents
     compute_results = Cursor._compute_results
 
+    def _matching(query):
+        decide = compile_filter(query)
+        if decide is None:
+            return lambda doc: filtering.filter_applies(query, doc)
+
+        def matches(doc):
+            result = decide(doc)
+            return filtering.filter_applies(query, doc) if result is UNDECIDED else result
+        return matches
+
+    def _recorded(documents):
+        touched = getattr(_updating, "touched", None)
+        if touched is None:
+            return documents
+        documents = list(documents)
+        touched.extend(_store_key(doc) for doc in documents)
+        return iter(documents)
+
     def _iter_documents(self, query):
+        return _recorded(_find(self, query))
+
+    def _find(self, query):
         key = query.get("_id") if isinstance(query, dict) else None
         if key is not None and _plain_id(key):
             try:
@@ -192,6 +285,12 @@ def apply():
             return iter([doc for doc in found if filtering.filter_applies(query, doc)])
         if query == {} and not self._store.is_empty:
             return iter(list(self._store.documents))  # the empty filter matches everything
+        if isinstance(query, dict) and query and not self._store._ttl_indexes:
+            keys = _indexes(self._store).candidates(query)
+            if keys is not None:  # an index chose the documents to look at
+                documents = self._store._documents
+                matches = _matching(query)
+                return iter([doc for doc in (documents[k] for k in keys) if matches(doc)])
         decide = compile_filter(query)
         if decide is None or self._store.is_empty:
             return scan(self, query)
@@ -205,8 +304,10 @@ def apply():
         if cached is not None and cached[0] == (self._factory, self._skip, limit):
             return cached[1]
         field, direction = sort[0]
-        top = _first(self.collection._iter_documents(self._spec), field, direction,
-                     (self._skip or 0) + limit)
+        top = _walked(self.collection, self._spec, field, direction, (self._skip or 0) + limit)
+        if top is None:
+            top = _first(self.collection._iter_documents(self._spec), field, direction,
+                         (self._skip or 0) + limit)
         if top is None:
             return compute_results(self, with_limit_and_skip)
         results = [self.collection._copy_only_fields(doc, self._projection, dict) for doc in top]
@@ -220,11 +321,19 @@ def apply():
     ensure_uniques = Collection._ensure_uniques
 
     def _update(self, spec, document, upsert=False, *args, **kwargs):
+        # mongomock changes the matched documents in place: the ones it read are put at
+        # their new place in the ordered indexes afterwards.
+        outer = getattr(_updating, "touched", None)
         _updating.fields = None if upsert else changed_fields(document)
+        _updating.touched = touched = []
         try:
             return update(self, spec, document, upsert, *args, **kwargs)
         finally:
             _updating.fields = None
+            _updating.touched = outer
+            _reindex(self._store, dict.fromkeys(touched))
+            if outer is not None:
+                outer.extend(touched)
 
     def _ensure_uniques(self, new_data):
         changed = getattr(_updating, "fields", None)
@@ -233,7 +342,41 @@ def apply():
                 for index in self._store.indexes.values() if index.get("unique")
                 for key, _direction in index.get("key")):
             return  # no unique index's field changed: nothing new to collide
+        key = _store_key(new_data)  # changed in place just now: its index entries first
+        if key in self._store._documents:
+            _reindex(self._store, [key])
         return ensure_uniques(self, new_data)
+
+    def _walked(collection, query, field, direction, count):
+        """The first ``count`` matches of ``query`` in the order of ``field``, walked
+        on an ordered index (in the store's order among equal values, as a stable sort
+        gives them), or None when no index can be walked so."""
+        store = collection._store
+        if not isinstance(query, dict) or not query or store._ttl_indexes or \
+                not isinstance(field, str) or "_id" in query:
+            return None
+        indexes = _indexes(store)
+        walk = None
+        for index in sorted(indexes.indexes.values(), key=lambda i: -len(i.fields)):
+            plan = index.plan(query)
+            walk = plan and index.walk(plan, field, direction < 0)
+            if walk is not None:
+                break
+        if walk is None:
+            return None
+        matches, documents = _matching(query), store._documents
+        found, last = [], None
+        for entry in walk:
+            value = entry[plan[2]][1]
+            if len(found) >= count and value != last:
+                break  # enough, and no more equal to the last one kept
+            document = documents[indexes.key_at[entry[-1]]]
+            if matches(document):
+                found.append((value, entry[-1], document))
+                last = value
+        found.sort(key=lambda f: f[1])  # the store's order ...
+        found.sort(key=lambda f: f[0], reverse=direction < 0)  # ... among equal values
+        return [document for _v, _s, document in found[:count]]
 
     Collection._iter_documents = _iter_documents
     Cursor._compute_results = _compute

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import mongomock
 import pytest
-from mongomock import filtering
+from mongomock import filtering, helpers
 
 from services.kernel import embedded
 
@@ -166,3 +166,136 @@ def test_bulk_writes_answer_as_a_real_server_does(database):
     result = facts.bulk_write([UpdateOne({"_id": "c"}, {"$set": {"events": 1}}),
                                DeleteOne({"_id": "b"})])
     assert (result.matched_count, result.modified_count, result.deleted_count) == (1, 1, 1)
+
+
+# -- ordered indexes -------------------------------------------------------------------
+
+INDEXED = [[("a", 1), ("b", 1)], [("b", -1)], [("c", 1), ("a", 1), ("b", 1)], [("d.e", 1)]]
+
+
+def random_indexed_filter(rng):
+    """Filters that fix leading index fields (equality, $in, null), bound the next one,
+    or do neither."""
+    query = {}
+    for field in rng.sample(["a", "b", "c", "d.e"], rng.randint(1, 3)):
+        shape = rng.random()
+        if shape < 0.35:
+            query[field] = rng.choice(SCALARS)
+        elif shape < 0.55:
+            query[field] = {"$in": rng.sample(SCALARS, rng.randint(1, 4))}
+        elif shape < 0.65:
+            query[field] = {"$ne": None}
+        elif shape < 0.85:
+            bound = rng.choice([0, 1, 1.5, "x", "xy", datetime(2026, 3, 1, tzinfo=UTC)])
+            ops = rng.sample(["$lt", "$lte", "$gt", "$gte"], rng.randint(1, 2))
+            query[field] = {op: bound for op in ops}
+        else:
+            query[field] = random_condition(rng)
+    return query
+
+
+def random_change(rng, docs, n, values=VALUES):
+    field = rng.choice(["a", "b", "c", "d"])
+    value = rng.choice(values) if field != "d" else rng.choice([{"e": v} for v in SCALARS] + [1])
+    target = {"_id": rng.choice([rng.randrange(130), -rng.randrange(1000, n + 1)])}
+    kind = rng.random()
+    if kind < 0.25:
+        docs.insert_one({"_id": -n, **{f: rng.choice(values) for f in "abc" if rng.random() < 0.8},
+                         "d": {"e": rng.choice(SCALARS)}})
+    elif kind < 0.45:
+        docs.update_one(target, {"$set": {field: value}}, upsert=rng.random() < 0.3)
+    elif kind < 0.55:
+        docs.update_many(random_indexed_filter(rng), {"$set": {field: value}})
+    elif kind < 0.62:
+        docs.update_one(target, {"$unset": {field: ""}})
+    elif kind < 0.7:
+        docs.replace_one(target, {f: rng.choice(values) for f in "ab"}, upsert=True)
+    elif kind < 0.78:
+        docs.find_one_and_update(random_indexed_filter(rng), {"$set": {field: value}})
+    elif kind < 0.86:
+        docs.delete_one(target)
+    elif kind < 0.9:
+        docs.delete_many(random_indexed_filter(rng))
+    else:
+        from pymongo import DeleteOne, UpdateOne
+        docs.bulk_write([UpdateOne(target, {"$set": {field: value}}),
+                         DeleteOne({"_id": -rng.randrange(1000, n + 1)})], ordered=False)
+
+
+ORDERED = [v for v in SCALARS if isinstance(v, int | float | str) and not isinstance(v, bool)]
+
+
+@pytest.mark.parametrize("seed, values", [(0, VALUES), (1, VALUES), (2, SCALARS),
+                                          (3, ORDERED), (4, ORDERED)])
+def test_ordered_indexes_choose_candidates_never_answers(seed, values, monkeypatch):
+    """Under random writes, each query answers what mongomock's filter gives over every
+    document, in the store's order; sorted, limited queries answer the first of the
+    full sorted answer (walked on an index where one serves); and every index holds
+    exactly the stored documents."""
+    from services.kernel.embedded_indexes import OrderedIndex
+
+    embedded.apply()
+    walks, walk = [], OrderedIndex.walk
+    monkeypatch.setattr(OrderedIndex, "walk",
+                        lambda *a: walks.append(walk(*a)) or walks[-1])
+    rng = random.Random(seed)
+    docs = mongomock.MongoClient(tz_aware=True)[f"embedded_ordered_{seed}"].docs
+    for keys in INDEXED:
+        docs.create_index(keys)
+    docs.insert_many([{"_id": n, **{f: rng.choice(values) for f in "abc" if rng.random() < 0.8},
+                       "d": {"e": rng.choice(SCALARS)}} for n in range(120)])
+    n = 1000
+    for step in range(600):
+        random_change(rng, docs, n, values)
+        n += 1
+        query = random_indexed_filter(rng)
+        stored = list(docs._store._documents.values())
+        as_stored = helpers.patch_datetime_awareness_in_document(query)  # naive UTC, as kept
+        expected = [d["_id"] for d in stored if filtering.filter_applies(as_stored, d)]
+        assert [d["_id"] for d in docs.find(query)] == expected, query
+        assert docs.count_documents(query) == len(expected)
+        field = rng.choice(["a", "b", "c"])
+        direction = rng.choice([1, -1])
+        limit = rng.choice([1, 2, 5])
+        full = [d["_id"] for d in docs.find(query).sort(field, direction)]
+        assert [d["_id"] for d in docs.find(query).sort(field, direction).limit(limit)] \
+            == full[:limit], (query, field, direction)
+        head = {"a": {"$in": rng.sample(values, 2)}}  # the shape of call-next's head
+        if rng.random() < 0.5:
+            head["b"] = {"$ne": rng.choice(values)}
+        full = [d["_id"] for d in docs.find(head).sort("b", direction)]
+        assert [d["_id"] for d in docs.find(head).sort("b", direction).limit(limit)] \
+            == full[:limit], (head, direction)
+    if values is ORDERED:
+        assert sum(w is not None for w in walks) > 30, "the index walk was tried"
+    indexes = embedded._indexes(docs._store)
+    for index in indexes.indexes.values():
+        held = set(index.key_of) | index.loose
+        assert held == set(docs._store._documents)
+        assert len(index.entries) == len(index.key_of)
+        for key, entry in index.key_of.items():
+            assert entry[:-1] == index.entry(docs._store._documents[key], 0)[:-1]
+
+
+def test_call_next_shaped_queries_read_only_the_head(collection):
+    """A sorted, limited query on an index's next field reads a handful of documents,
+    however many match."""
+    embedded.apply()
+    docs = mongomock.MongoClient(tz_aware=True).embedded_head.tickets
+    docs.create_index([("site", 1), ("status", 1), ("priority", 1), ("service", 1),
+                       ("queue_key", 1)])
+    docs.insert_many([{"_id": i, "site": "BWI", "status": "waiting", "priority": None,
+                       "service": ["KTP", "KK"][i % 2], "queue_key": 10_000 - i}
+                      for i in range(5000)])
+    read = []
+    original = mongomock.filtering.filter_applies
+    query = {"site": "BWI", "status": "waiting", "priority": None,
+             "service": {"$in": ["KTP", "KK"]}}
+    try:
+        mongomock.filtering.filter_applies = lambda q, d: read.append(d["_id"]) or original(q, d)
+        head = list(docs.find(query, {"_id": 1}).sort("queue_key", 1).limit(1))
+    finally:
+        mongomock.filtering.filter_applies = original
+    assert head == [{"_id": 4999}]
+    assert len(read) <= 2
+    assert docs.count_documents({**query, "queue_key": {"$lt": 5010}}) == 9
