@@ -10,6 +10,14 @@ their production config files (``deploy/config/*.yaml``), like ``bench_queue.py`
 2. **lifecycle**: ``--counters`` counters (default 50) loop call-next, start, complete
    while ``--clients`` clients issue ``--tickets`` tickets; tickets per second, call-next
    p50/p99, and double calls (a ticket handed to two call-nexts; must be 0).
+   This stage is closed-loop: every client and counter sends its next request as soon
+   as the last one is answered, so the service is saturated and call-next's latency
+   is mostly waiting behind the other requests (Little's law: requests in flight /
+   requests per second).
+2b. **paced**: the same hall below saturation, as a hall is: tickets issued at
+   ``--paced-rate`` per second for ``--paced-seconds``, and a counter with nobody to
+   call presses "next" again after ``--paced-idle`` seconds; call-next p50/p99 there
+   is what one call costs under that load.
 3. **issuing**: ``--clients`` clients issue tickets for ``--issue-seconds`` (default 60);
    tickets issued in each 10 s window, and the slowest window.
 4. **reporting ingest**: the reporting service gets ticket events published at
@@ -31,6 +39,7 @@ flat stage's operation counts differ.
 import argparse
 import json
 import os
+import random
 import signal
 import sys
 import tempfile
@@ -60,6 +69,10 @@ def parse_args(argv=None):
     parser.add_argument("--counters", type=int, default=50, help="lifecycle: counters")
     parser.add_argument("--clients", type=int, default=50, help="threads issuing tickets")
     parser.add_argument("--services", type=int, default=3, help="services in the catalog")
+    parser.add_argument("--paced-rate", type=float, default=30.0, help="paced: tickets/s")
+    parser.add_argument("--paced-seconds", type=float, default=30.0)
+    parser.add_argument("--paced-idle", type=float, default=1.0,
+                        help="paced: seconds an idle counter waits before calling again")
     parser.add_argument("--issue-seconds", type=float, default=60.0)
     parser.add_argument("--issue-clients", type=int, default=20)
     parser.add_argument("--event-rate", type=float, default=1000.0, help="events per second")
@@ -69,7 +82,7 @@ def parse_args(argv=None):
     parser.add_argument("--baseline", type=int, default=1000, help="raw kombu round trips")
     parser.add_argument("--timeout", type=float, default=300.0, help="per stage")
     parser.add_argument("--skip", action="append", default=[],
-                        choices=["lifecycle", "issuing", "reporting", "flat"])
+                        choices=["lifecycle", "paced", "issuing", "reporting", "flat"])
     bq.add_process_arguments(parser)
     parser.add_argument("--catalog-config", default="deploy/config/catalog.yaml")
     parser.add_argument("--queue-config", default="deploy/config/queue.yaml")
@@ -125,6 +138,75 @@ def lifecycle(args, queue_url, services, counters):
         "double_calls": work.double_calls,
         "lifecycle_errors": work.errors + (len(work.completed) != args.tickets),
         "lifecycle_error_samples": work.error_samples[:5],
+    }
+
+
+# -- stage 2b: the same hall, paced ---------------------------------------------------------
+
+
+class Paced(Lifecycle):
+    """Tickets issued at a fixed rate instead of as fast as the service answers, and
+    idle counters that call again after a while (each its own while: counters in a
+    hall do not press "next" in step)."""
+
+    def __init__(self, *args, rate, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.rate = rate
+        self.late = 0  # tickets issued more than a second after they were due
+        self.jitter = random.Random(7)
+
+    @property
+    def idle_sleep(self):
+        return self._idle * self.jitter.uniform(0.5, 1.5)
+
+    @idle_sleep.setter
+    def idle_sleep(self, seconds):
+        self._idle = seconds
+
+    def client(self, index):
+        with requests.Session() as session:
+            for n in range(index, self.tickets, self.clients):
+                with self.lock:
+                    if self.first_issue is None:
+                        self.first_issue = time.perf_counter()
+                    start = self.first_issue
+                due = start + n / self.rate
+                pause = due - time.perf_counter()
+                if pause > 0:
+                    time.sleep(pause)
+                elif pause < -1:
+                    with self.lock:
+                        self.late += 1
+                if self.stop.is_set():
+                    return
+                ticket = self._request(session, "/api/queue/tickets",
+                                       {"service": self.services[n % len(self.services)]},
+                                       latencies=self.issue_latency, what="issue")
+                if ticket is not None:
+                    with self.lock:
+                        self.issued.add(ticket["ticket_id"])
+
+
+def paced(args, queue_url, services, counters):
+    tickets = int(args.paced_rate * args.paced_seconds)
+    clients = max(1, min(args.clients, int(args.paced_rate)))
+    work = Paced(queue_url, services, counters, tickets, clients, args.paced_idle, 50,
+                 rate=args.paced_rate)
+    work.run(args.timeout)
+    wall = (work.last_completion - work.first_issue
+            if work.last_completion and work.first_issue else None)
+    return {
+        "paced_rate": args.paced_rate, "paced_tickets": tickets,
+        "paced_completed": len(work.completed),
+        "paced_tickets_per_second": bq.rounded(tickets / wall) if wall else None,
+        "paced_issue_p99_ms": p_ms(work.issue_latency, 99),
+        "paced_call_next_p50_ms": p_ms(work.call_latency, 50),
+        "paced_call_next_p99_ms": p_ms(work.call_latency, 99),
+        "paced_start_complete_p99_ms": p_ms(work.act_latency, 99),
+        "paced_late_issues": work.late,
+        "paced_double_calls": work.double_calls,
+        "paced_errors": work.errors + (len(work.completed) != tickets),
+        "paced_error_samples": work.error_samples[:5],
     }
 
 
@@ -376,6 +458,11 @@ def main(argv=None):
                 f"{args.clients} clients")
             result.update(lifecycle(args, queue.url, services, counters))
             say(json.dumps({k: v for k, v in result.items() if k.startswith(("lifecycle", "call"))}))
+        if "paced" not in args.skip:
+            say(f"paced: {args.paced_rate:.0f} tickets/s for {args.paced_seconds:.0f} s, "
+                f"{args.counters} counters")
+            result.update(paced(args, queue.url, services, counters))
+            say(json.dumps({k: v for k, v in result.items() if k.startswith("paced")}))
         if "issuing" not in args.skip:
             say(f"issuing: {args.issue_clients} clients for {args.issue_seconds:.0f} s")
             result.update(issuing(args, queue.url, services))
@@ -393,9 +480,9 @@ def main(argv=None):
                                                      base)
         result["ratio_lifecycle_to_baseline"] = bq.ratio(
             result.get("lifecycle_tickets_per_second"), base)
-        result["double_calls"] = result.get("double_calls", 0)
+        result["double_calls"] = result.get("double_calls", 0) + result.get("paced_double_calls", 0)
         result["errors"] = sum(result.get(k, 0) for k in (
-            "lifecycle_errors", "issue_errors", "reporting_errors"))
+            "lifecycle_errors", "paced_errors", "issue_errors", "reporting_errors"))
         result["errors"] += 0 if result.get("flat_operations_equal", True) else 1
         failed = bool(result["errors"] or result["double_calls"])
         print_table(result)
@@ -419,6 +506,10 @@ def print_table(r):
         ("lifecycle tickets / s", r.get("lifecycle_tickets_per_second")),
         ("call-next p50 / p99 ms", f"{r.get('call_next_p50_ms')} / {r.get('call_next_p99_ms')}"),
         ("double calls", r.get("double_calls")),
+        ("paced: tickets / s (target)", f"{r.get('paced_tickets_per_second')} "
+                                        f"({r.get('paced_rate')})"),
+        ("paced: call-next p50 / p99 ms",
+         f"{r.get('paced_call_next_p50_ms')} / {r.get('paced_call_next_p99_ms')}"),
         ("issued / s, slowest 10 s window", r.get("issue_per_second_min_window")),
         ("issued / s, each window", r.get("issue_per_second_windows")),
         ("event to report p50 / p99 ms",
