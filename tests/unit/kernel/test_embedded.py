@@ -245,7 +245,7 @@ def test_ordered_indexes_choose_candidates_never_answers(seed, values, monkeypat
     docs.insert_many([{"_id": n, **{f: rng.choice(values) for f in "abc" if rng.random() < 0.8},
                        "d": {"e": rng.choice(SCALARS)}} for n in range(120)])
     n = 1000
-    for step in range(600):
+    for _step in range(600):
         random_change(rng, docs, n, values)
         n += 1
         query = random_indexed_filter(rng)
