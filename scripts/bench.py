@@ -164,7 +164,7 @@ class Paced(Lifecycle):
         self._idle = seconds
 
     def client(self, index):
-        with requests.Session() as session:
+        with bq.LeanSession() as session:
             for n in range(index, self.tickets, self.clients):
                 with self.lock:
                     if self.first_issue is None:
@@ -219,7 +219,7 @@ def issuing(args, queue_url, services):
     moments, errors, samples = [], [0], []
 
     def client(index):
-        with requests.Session() as session:
+        with bq.LeanSession() as session:
             n = index
             while not stop.is_set():
                 try:

@@ -40,6 +40,7 @@ does not monkey-patch with eventlet.
 """
 
 import argparse
+import http.client
 import json
 import math
 import os
@@ -324,6 +325,70 @@ def check(response, what):
 # -- the workload ----------------------------------------------------------------------------
 
 
+class LeanResponse:
+    __slots__ = ("status_code", "content")
+
+    def __init__(self, status_code, content):
+        self.status_code, self.content = status_code, content
+
+    @property
+    def ok(self):
+        return 200 <= self.status_code < 400
+
+    @property
+    def text(self):
+        return self.content.decode("utf-8", "replace")
+
+    def json(self):
+        return json.loads(self.content)
+
+
+class LeanSession:
+    """What the workload uses of ``requests.Session`` (``post``, ``headers``, answers
+    with ``status_code``, ``text`` and ``json()``), on one keep-alive ``http.client``
+    connection per host. A ``requests`` call costs the client about as much CPU as the
+    service spends answering it; on a 2-core machine the load generator would take the
+    core the service needs, and add its own waits to every latency it measures.
+    Transport failures raise ``requests.ConnectionError``, as ``requests`` does."""
+
+    def __init__(self):
+        self.headers = {}
+        self._connections = {}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        for connection in self._connections.values():
+            connection.close()
+        self._connections.clear()
+
+    def post(self, url, json=None, headers=None, timeout=REQUEST_TIMEOUT):
+        return self.request("POST", url, json, headers, timeout)
+
+    def request(self, method, url, body=None, headers=None, timeout=REQUEST_TIMEOUT):
+        parts = urlsplit(url)
+        connection = self._connections.get(parts.netloc)
+        if connection is None:
+            connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+            self._connections[parts.netloc] = connection
+        payload = b"" if body is None else json.dumps(body).encode()
+        sent = {**self.headers, **(headers or {}), "Content-Type": "application/json",
+                "Content-Length": str(len(payload))}
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        try:
+            connection.request(method, path, body=payload, headers=sent)
+            answer = connection.getresponse()
+            return LeanResponse(answer.status, answer.read())
+        except (OSError, http.client.HTTPException) as exc:
+            connection.close()
+            self._connections.pop(parts.netloc, None)
+            raise requests.ConnectionError(f"{type(exc).__name__}: {exc}") from exc
+
+
 class Workload:
     """Client threads issue tickets; counter threads call, start and complete them."""
 
@@ -366,7 +431,7 @@ class Workload:
         return None
 
     def client(self, index):
-        with requests.Session() as session:
+        with LeanSession() as session:
             for n in range(index, self.tickets, self.clients):
                 if self.stop.is_set():
                     return
@@ -381,7 +446,7 @@ class Workload:
                         self.issued.add(ticket["ticket_id"])
 
     def counter(self, code):
-        with requests.Session() as session:
+        with LeanSession() as session:
             session.headers.update(AUTH)
             base = f"/api/queue/counters/{code}"
             while not (self.stop.is_set() or self.done.is_set()):
