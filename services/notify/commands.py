@@ -90,12 +90,16 @@ def ahead_phrases(lang, ahead, ticket_number):
             "near_text": f"tinggal {ahead} antrean lagi sebelum {ticket_number}."}
 
 
+POSITIONS_PER_CALL = 500  # what the queue's ``positions`` answers at most at once
+
+
 class NotifyCommands:
-    def __init__(self, repository, vault, catalog, queue_position, clock, settings=Settings()):
+    def __init__(self, repository, vault, catalog, queue_positions, clock, settings=Settings()):
         self.repo = repository
         self.vault = vault
         self.catalog = catalog  # .site(code), .service(code), .agency(code), .counter(code)
-        self.queue_position = queue_position  # ticket_id -> position (1 = next) or None
+        # [ticket_id, ...] -> {ticket_id: position (1 = next) or None}, one call for all
+        self.queue_positions = queue_positions
         self.clock = clock
         self.settings = settings
 
@@ -198,14 +202,17 @@ class NotifyCommands:
             self._tell_the_ones_near_their_turn(data["site"], data["service"], data["local_day"])
 
     def _tell_the_ones_near_their_turn(self, site, service, local_day):
-        for subscription in self.repo.waiting_subscriptions(site, service, local_day):
-            if subscription.get("sent", {}).get("near"):
-                continue
-            position = self.queue_position(subscription["_id"])
-            if position is None:
-                continue
-            if position - 1 <= self.settings.near_ahead:
-                self._message(subscription["_id"], "near", ahead=position - 1)
+        """One question to the queue for every watched ticket of the line, however many
+        there are (never one call per ticket)."""
+        watched = [s["_id"] for s in self.repo.waiting_subscriptions(site, service, local_day)
+                   if not s.get("sent", {}).get("near")]
+        positions = {}
+        for start in range(0, len(watched), POSITIONS_PER_CALL):
+            positions.update(self.queue_positions(watched[start:start + POSITIONS_PER_CALL]))
+        for ticket_id in watched:
+            position = positions.get(ticket_id)
+            if position is not None and position - 1 <= self.settings.near_ahead:
+                self._message(ticket_id, "near", ahead=position - 1)
 
     def _announce(self, envelope, recall):
         data = envelope["data"]

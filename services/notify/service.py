@@ -156,14 +156,9 @@ class NotifyService(HealthMixin):
 
     @property
     def commands(self):
-        def position(ticket_id):
-            try:
-                return self.queue_rpc.get_ticket(ticket_id).get("position")
-            except NotFound:
-                return None
-
         return NotifyCommands(self.repository, self.secrets.vault,
-                              CatalogNames(self.catalog_rpc, self.catalog_cache), position, utcnow,
+                              CatalogNames(self.catalog_rpc, self.catalog_cache),
+                              self.queue_rpc.positions, utcnow,
                               _settings(self.config))
 
     # -- events and timers ----------------------------------------------------------------

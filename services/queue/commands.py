@@ -157,6 +157,15 @@ class QueueCommands:
         estimate, counters = self._estimate(site, service, ahead, ticket["local_day"])
         return self.public(ticket, ahead, estimate, counters)
 
+    def positions(self, ticket_ids):
+        """``{ticket_id: position}`` (1 = next) of each waiting ticket among
+        ``ticket_ids``; None for one that is not waiting or not known. One read of the
+        tickets by id, and the counts ahead of each waiting one (on an index)."""
+        found = {t["_id"]: t for t in self.repo.live_tickets_by_id(ticket_ids)}
+        return {ticket_id: (self.repo.count_ahead(found[ticket_id]) + 1
+                            if found.get(ticket_id, {}).get("status") == WAITING else None)
+                for ticket_id in ticket_ids}
+
     @staticmethod
     def public(ticket, ahead=None, estimate=None, counters=None):
         """A ticket as answered; ``ahead``/``estimate``/``counters`` for a waiting one."""

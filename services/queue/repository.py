@@ -197,6 +197,10 @@ class QueueRepository:
         return (self.tickets.find_one({"_id": ticket_id}, READ)
                 or self.ended.find_one({"_id": ticket_id}, READ))
 
+    def live_tickets_by_id(self, ticket_ids):
+        """The live tickets (waiting, called, served) among ``ticket_ids``, in one read."""
+        return list(self.tickets.find({"_id": {"$in": list(ticket_ids)}}, READ))
+
     def update_ticket(self, ticket, action, changes, events, unset=(), extra_filter=None):
         """Apply ``changes`` to ``ticket`` if nobody changed it since it was read.
 

@@ -35,6 +35,15 @@ class IssueTicketSchema(StrictSchema):
                 raise ValidationError(str(exc)) from None
 
 
+MAX_POSITIONS = 500  # tickets asked about at once
+
+
+class PositionsSchema(StrictSchema):
+    """Which waiting tickets' positions another service asks for, in one call."""
+    ticket_ids = fields.List(fields.String(validate=validate.Length(min=1, max=64)),
+                             required=True, validate=validate.Length(max=MAX_POSITIONS))
+
+
 class CounterActionSchema(StrictSchema):
     """Staff actions on a ticket name the counter they act from."""
 

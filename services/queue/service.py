@@ -179,6 +179,13 @@ class QueueService(HealthMixin):
         return json_ready(self.commands.view(ticket_id))
 
     @rpc
+    def positions(self, ticket_ids):
+        """Where each of these tickets stands (1 = next; None when not waiting): what
+        notify asks once per event that moves a line, for every ticket it watches."""
+        request = schemas.PositionsSchema().load({"ticket_ids": ticket_ids})
+        return self.commands.positions(request["ticket_ids"])
+
+    @rpc
     def open_counter(self, counter):
         state = self.commands.open_counter(counter)
         self._relay()

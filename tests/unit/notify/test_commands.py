@@ -45,16 +45,28 @@ def clock():
     return Clock()
 
 
+class Positions(dict):
+    """The queue's ``positions`` RPC: one answer for many tickets; counts its calls."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def ask(self, ticket_ids):
+        self.calls.append(list(ticket_ids))
+        return {ticket_id: self.get(ticket_id) for ticket_id in ticket_ids}
+
+
 @pytest.fixture
 def positions():
-    return {}
+    return Positions()
 
 
 @pytest.fixture
 def notify(database, clock, positions):
     repo = NotifyRepository(database("notify"))
     repo.ensure_indexes()
-    return NotifyCommands(repo, Vault(), FakeCatalog(), positions.get, clock,
+    return NotifyCommands(repo, Vault(), FakeCatalog(), positions.ask, clock,
                           Settings(near_ahead=2, message_retry_seconds=10,
                                    webhook_retry_seconds=5, webhook_attempts=3))
 
@@ -137,6 +149,20 @@ def test_messages_issued_near_called_once_each(notify, positions):
     assert provider.sent[-1][1] == "Antre: nomor A-001 dipanggil. Silakan menuju Loket 5 sekarang."
     assert [m["kind"] for m in notify.repo.messages_of("t1")] == ["issued", "near", "called"]
     assert all("text" not in m for m in notify.repo.messages_of("t1"))
+
+
+def test_a_move_of_the_line_asks_the_queue_once_for_every_watched_ticket(notify, positions):
+    for i in range(12):
+        notify.subscribe(view(f"t{i}", position=i + 4), NUMBER, secret="s3cr3t")
+        positions[f"t{i}"] = i + 3
+    notify.on_event(event("call", ticket_id="other", number="A-000"))
+    assert len(positions.calls) == 1, "one call for twelve tickets"
+    assert sorted(positions.calls[0]) == sorted(f"t{i}" for i in range(12))
+    near = {m["ticket_id"] for m in notify.repo.db.messages.find({"kind": "near"})}
+    assert near == {"t0"}, "only the one with 2 ahead"
+    positions.calls.clear()
+    notify.on_event(event("call", ticket_id="other2", number="A-001"))
+    assert "t0" not in positions.calls[0], "a ticket told once is not asked about again"
 
 
 def test_no_show_message_and_english(notify):

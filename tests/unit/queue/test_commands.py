@@ -374,3 +374,29 @@ def test_tickets_left_waiting_are_closed_when_their_day_is_over(queue, repo, clo
     assert repo.ticket(served["ticket_id"])["status"] == "called", "counters finish their own"
     assert outbox_events(repo)[-1]["data"]["reason"] == "day_closed"
     assert queue.close_past_days() == 0
+
+
+def test_positions_of_many_tickets_in_one_answer(queue, clock):
+    tickets = [queue.issue("KTP-EL")[0] for _ in range(4)]
+    elderly = queue.issue("KTP-EL", priority="elderly")[0]
+    queue.open_counter("L01")
+    called = queue.call_next("L01")  # the elderly first
+    assert called["_id"] == elderly["ticket_id"]
+    ids = [t["ticket_id"] for t in tickets] + [elderly["ticket_id"], "no-such-ticket"]
+    positions = queue.positions(ids)
+    assert positions == {**{t["ticket_id"]: n for n, t in enumerate(tickets, 1)},
+                         elderly["ticket_id"]: None, "no-such-ticket": None}
+    assert all(queue.view(t["ticket_id"])["position"] == positions[t["ticket_id"]]
+               for t in tickets), "the same positions a ticket's own page shows"
+
+
+def test_positions_are_asked_for_a_bounded_list_of_ticket_ids():
+    from marshmallow import ValidationError
+
+    from services.queue.schemas import MAX_POSITIONS, PositionsSchema
+
+    assert PositionsSchema().load({"ticket_ids": ["a"] * MAX_POSITIONS})
+    for wrong in (["a"] * (MAX_POSITIONS + 1), "a", [""], [7], None):
+        with pytest.raises(ValidationError) as refused:
+            PositionsSchema().load({"ticket_ids": wrong})
+        assert "ticket_ids" in refused.value.messages
