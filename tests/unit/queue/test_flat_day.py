@@ -284,3 +284,50 @@ def test_a_ticket_issued_while_a_call_was_on_its_way_is_not_called_before_its_is
     event = repo.written[-1].entries[-1]["envelope"]["data"]
     assert event["waiting_seconds"] >= 0
     assert contract().problems(repo.written[-1].entries[-1]["envelope"]) == []
+
+
+# -- flat in the live backlog too -------------------------------------------------------
+
+
+def hall_with_a_backlog(database, waiting, prefix):
+    log = []
+    repo = QueueRepository(RecordingDatabase(database(f"{prefix}queue"), log))
+    repo.ensure_indexes()
+    queue = QueueCommands(repo, default_catalog(), Clock(), Settings())
+    queue.catalog.services["KTP-EL"]["daily_quota"] = None
+    queue.open_counter("L01")
+    for _ in range(waiting):
+        queue.issue("KTP-EL")
+    queue.issue("KTP-EL", priority="elderly")  # one priority ticket in the line as well
+    settle(repo)
+    return queue, repo, log
+
+
+def test_call_next_and_issue_cost_the_same_behind_ten_or_three_thousand_waiting(
+        database, examined):
+    """The head of the line is read on an index (the embedded store's ordered indexes
+    too): calling the next ticket does not read the backlog behind it."""
+    costs = {}
+    for waiting, prefix in ((10, "short_"), (3_000, "long_")):
+        queue, repo, log = hall_with_a_backlog(database, waiting, prefix)
+        measured = {}
+        for name, request in (("call-next (priority)", lambda: queue.call_next("L01")),
+                              ("complete", None), ("call-next", lambda: queue.call_next("L01")),
+                              ("issue", lambda: queue.issue("KTP-EL"))):
+            if request is None:  # serve the called priority ticket
+                active = repo.active_ticket_of("L01")
+                queue.start(active["_id"], "L01")
+                settle(repo)
+                request = lambda active=active: queue.complete(active["_id"], "L01")  # noqa: E731
+            log.clear()
+            before = examined.count if examined else 0
+            result = request()
+            settle(repo)
+            measured[name] = ([(r["collection"], r["op"]) for r in log],
+                              (examined.count - before) if examined else None)
+            assert result
+        costs[waiting] = measured
+    for name, cost in costs[10].items():
+        assert costs[3_000][name] == cost, name
+    if examined:
+        assert all(documents <= 16 for _ops, documents in costs[3_000].values()), costs[3_000]
