@@ -303,31 +303,38 @@ def hall_with_a_backlog(database, waiting, prefix):
     return queue, repo, log
 
 
+def costs_at_the_head(queue, repo, log, examined):
+    """Store operations and examined documents of calling and serving the head of the
+    line (a priority ticket, then the oldest regular one) and of issuing at its back."""
+    def serve_the_called():
+        active = repo.active_ticket_of("L01")
+        queue.start(active["_id"], "L01")
+        settle(repo)
+        return lambda: queue.complete(active["_id"], "L01")
+
+    steps = (("call-next (priority)", lambda: queue.call_next("L01")),
+             ("complete", serve_the_called), ("call-next", lambda: queue.call_next("L01")),
+             ("issue", lambda: queue.issue("KTP-EL")))
+    measured = {}
+    for name, request in steps:
+        if name == "complete":
+            request = request()
+        log.clear()
+        before = examined.count if examined else 0
+        assert request()
+        settle(repo)
+        measured[name] = ([(r["collection"], r["op"]) for r in log],
+                          (examined.count - before) if examined else None)
+    return measured
+
+
 def test_call_next_and_issue_cost_the_same_behind_ten_or_three_thousand_waiting(
         database, examined):
     """The head of the line is read on an index (the embedded store's ordered indexes
     too): calling the next ticket does not read the backlog behind it."""
-    costs = {}
-    for waiting, prefix in ((10, "short_"), (3_000, "long_")):
-        queue, repo, log = hall_with_a_backlog(database, waiting, prefix)
-        measured = {}
-        for name, request in (("call-next (priority)", lambda: queue.call_next("L01")),
-                              ("complete", None), ("call-next", lambda: queue.call_next("L01")),
-                              ("issue", lambda: queue.issue("KTP-EL"))):
-            if request is None:  # serve the called priority ticket
-                active = repo.active_ticket_of("L01")
-                queue.start(active["_id"], "L01")
-                settle(repo)
-                request = lambda active=active: queue.complete(active["_id"], "L01")  # noqa: E731
-            log.clear()
-            before = examined.count if examined else 0
-            result = request()
-            settle(repo)
-            measured[name] = ([(r["collection"], r["op"]) for r in log],
-                              (examined.count - before) if examined else None)
-            assert result
-        costs[waiting] = measured
-    for name, cost in costs[10].items():
-        assert costs[3_000][name] == cost, name
+    short = costs_at_the_head(*hall_with_a_backlog(database, 10, "short_"), examined)
+    long = costs_at_the_head(*hall_with_a_backlog(database, 3_000, "long_"), examined)
+    for name, cost in short.items():
+        assert long[name] == cost, name
     if examined:
-        assert all(documents <= 16 for _ops, documents in costs[3_000].values()), costs[3_000]
+        assert all(documents <= 16 for _ops, documents in long.values()), long
