@@ -169,6 +169,17 @@ class EventConsumer(Consumer):
 event_handler = EventConsumer.decorator
 
 
+def backlog(amqp_uri, service_name):
+    """Events waiting in the service's queue (not yet handed to a worker), and in its
+    retry and dead-letter queues: ``{"ready": n, "retrying": n, "dead": n}``. Each is
+    read with a passive declare (one broker round trip; nothing is created)."""
+    names = dict(zip(("ready", "retrying", "dead"), queue_names(service_name), strict=True))
+    with Connection(amqp_uri) as connection:
+        channel = connection.default_channel
+        return {kind: channel.queue_declare(queue=name, passive=True).message_count
+                for kind, name in names.items()}
+
+
 def _dead_letters(amqp_uri, service_name, limit):
     """Up to ``limit`` messages of the service's dead-letter queue, unacked: a message
     the caller does not ack goes back to the queue, in order, when the connection closes.

@@ -322,8 +322,9 @@ def daily_csv_rows(report):
     return rows
 
 
-def prometheus_text(facts_today, ingested_total):
-    """/metrics: waiting now, served today and waiting p90 per agency (today's facts)."""
+def prometheus_text(facts_today, ingested_total, backlog=None):
+    """/metrics: waiting now, served today and waiting p90 per agency (today's facts);
+    ``backlog`` (events waiting for reporting, by kind) when the broker answered."""
     lines = []
     facts_today = counted(facts_today)
 
@@ -352,6 +353,11 @@ def prometheus_text(facts_today, ingested_total):
            "90th percentile (nearest rank) of today's waiting time in seconds, per agency.", p90s)
     metric("antre_events_ingested_total", "counter", "Distinct events stored by reporting.",
            [((), ingested_total)])
+    if backlog is not None:
+        metric("antre_events_backlog", "gauge",
+               "Events waiting in reporting's queues: ready (not yet ingested), retrying, "
+               "dead (dead-lettered, for an operator).",
+               [((("queue", kind),), count) for kind, count in sorted(backlog.items())])
     return "\n".join(lines) + "\n"
 
 

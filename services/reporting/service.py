@@ -20,6 +20,7 @@ from services.kernel.auth import Principal, audit, require, warn_if_open
 from services.kernel.cache import CatalogCache
 from services.kernel.config import setting
 from services.kernel.consumer import (
+    backlog,
     event_handler,
     peek_dead_letters,
     replay_dead_letters,
@@ -288,7 +289,12 @@ class ReportingService(HealthMixin):
             timezone = self._timezone(site)
             today = hours.local_day(timezone, utcnow()).isoformat()
             facts += self.repository.running.day(site, today, timezone).counted_facts()
-        text = domain.prometheus_text(facts, self.repository.ingested())
+        try:
+            waiting = backlog(setting("AMQP_URI", self.config), self.name)
+        except Exception:  # the figures still answer while the broker does not
+            log.warning("no ingest backlog for /metrics: the broker did not answer")
+            waiting = None
+        text = domain.prometheus_text(facts, self.repository.ingested(), waiting)
         return Response(text, content_type="text/plain; version=0.0.4; charset=utf-8")
 
     @http("GET", "/dashboard/<site>")

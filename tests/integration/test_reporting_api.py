@@ -87,6 +87,9 @@ def test_metrics_in_prometheus_text(reporting):
     assert 'antre_waiting_now{site="BWI",agency="DUK",service="KTP"} 1' in text
     assert 'antre_served_today{site="BWI",agency="DUK"} 1' in text
     assert 'antre_waiting_seconds_p90{site="BWI",agency="DUK"} 720' in text
+    # Every event is ingested: nothing waits, nothing retries, nothing is dead.
+    for kind in ("ready", "retrying", "dead"):
+        assert f'antre_events_backlog{{queue="{kind}"}} 0' in text
 
 
 def test_admin_endpoints_need_the_token(reporting):
