@@ -22,8 +22,13 @@ import uuid  # noqa: E402
 import pytest  # noqa: E402
 from kombu import Connection, Queue, binding  # noqa: E402
 
+from services.kernel import embedded  # noqa: E402
 from services.kernel.mongo import client_for  # noqa: E402
 from services.kernel.outbox import events_exchange  # noqa: E402
+
+# The embedded store as the services run it (``client_for`` applies this too), for the
+# tests that make a mongomock client of their own.
+embedded.apply()
 
 ADMIN_TOKEN = "test-admin-token"
 AUTH_SECRET = "test-auth-secret-for-signing-tokens"

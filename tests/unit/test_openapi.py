@@ -1004,8 +1004,11 @@ class FakeOutbox:
 
 
 @pytest.fixture
-def reporting():
-    """The reporting service's worker over mongomock, having ingested the scripted day."""
+def reporting(monkeypatch):
+    """The reporting service's worker over mongomock, having ingested the scripted day
+    (and the broker's answer about its queues: nothing waiting)."""
+    monkeypatch.setattr("services.reporting.service.backlog",
+                        lambda amqp_uri, service: {"ready": 0, "retrying": 0, "dead": 0})
     service = worker_factory(
         ReportingService, repository=ReportingRepository(mongomock.MongoClient().reporting),
         outbox=FakeOutbox(), catalog_rpc=FakeCatalogRpc(), catalog_cache=FakeCatalogCache(),
@@ -1273,7 +1276,7 @@ def notify():
     secrets = SimpleNamespace(vault=Vault(Fernet.generate_key()), provider=LogProvider())
     service = worker_factory(
         NotifyService, repository=repository, secrets=secrets, catalog_rpc=None,
-        queue_rpc=SimpleNamespace(get_ticket=lambda ticket_id: {"position": 2}),
+        queue_rpc=SimpleNamespace(positions=lambda ids: dict.fromkeys(ids, 2)),
         catalog_cache=NotifyCatalogCache(), config=NOTIFY_CONFIG)
     _, _, siak = notify_call(service, "POST", "/api/notify/webhooks", who="admin", body={
         "agency": "DISDUKCAPIL", "url": SIAK, "secret": AGENCY_SECRET,
