@@ -149,7 +149,7 @@ def test_bulk_writes_answer_as_a_real_server_does(database):
     newer = [ReplaceOne({"_id": "a", "events": {"$lt": 2}}, {"events": 2}, upsert=True),  # dup
              ReplaceOne({"_id": "b", "events": {"$lt": 2}}, {"events": 2}, upsert=True),
              UpdateOne({"_id": "a", "events": {"$lt": 4}}, {"$set": {"events": 4}}, upsert=True),
-             InsertOne({"_id": "b"}),  # dup
+             InsertOne({"_id": "a"}),  # dup (unordered: no operation here depends on another)
              DeleteOne({"_id": "nothing"})]
     with pytest.raises(BulkWriteError) as failed:
         facts.bulk_write(newer, ordered=False)
