@@ -212,26 +212,39 @@ def within_target(fact):
 def summarise(facts):
     """The figures of a group of facts (legs)."""
     facts = list(facts)
-    status = Counter(f["status"] for f in facts)
     called = [f for f in facts if f.get("waiting_seconds") is not None]
     sla = [within_target(f) for f in called]
     sla = [x for x in sla if x is not None]
+    return figures(
+        issued=len(facts),
+        transfers_in=sum(1 for f in facts if f.get("channel") == "transfer"),
+        status=Counter(f["status"] for f in facts),
+        waiting=sorted(f["waiting_seconds"] for f in called),
+        service=sorted(f["service_seconds"] for f in facts
+                       if f["status"] == "completed" and f.get("service_seconds") is not None),
+        on_time=sum(sla), timed=len(sla),
+        channels=Counter(f.get("channel") or "unknown" for f in facts),
+        priorities=Counter(f.get("priority") or "regular" for f in facts))
+
+
+def figures(issued, transfers_in, status, waiting, service, on_time, timed, channels, priorities):
+    """The figures of a group, from its counts and its sorted waiting and service times
+    (what :func:`summarise` and the running figures both report)."""
     return {
-        "issued": len(facts),
-        "transfers_in": sum(1 for f in facts if f.get("channel") == "transfer"),
+        "issued": issued,
+        "transfers_in": transfers_in,
         "served": status["completed"],
         "no_show": status["no_show"],
         "cancelled": status["cancelled"],
         "transferred": status["transferred"],
         "waiting": status["waiting"],
         "in_service": status["called"] + status["serving"],
-        "waiting_time": stats(f["waiting_seconds"] for f in called),
-        "service_time": stats(f.get("service_seconds") for f in facts
-                              if f["status"] == "completed"),
-        "within_target": {"count": sum(sla), "of": len(sla),
-                          "share": round(sum(sla) / len(sla), 4) if sla else None},
-        "channels": dict(sorted(Counter(f.get("channel") or "unknown" for f in facts).items())),
-        "priorities": dict(sorted(Counter(f.get("priority") or "regular" for f in facts).items())),
+        "waiting_time": stats_of_sorted(waiting),
+        "service_time": stats_of_sorted(service),
+        "within_target": {"count": on_time, "of": timed,
+                          "share": round(on_time / timed, 4) if timed else None},
+        "channels": dict(sorted(channels.items())),
+        "priorities": dict(sorted(priorities.items())),
     }
 
 

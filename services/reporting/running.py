@@ -16,6 +16,7 @@ from services.reporting.domain import (
     BUSY,
     busy_seconds,
     counted,
+    figures,
     local_hour,
     stats_of_sorted,
     usual,
@@ -80,24 +81,9 @@ class Figures:
             self.service.add(fact["service_seconds"], sign)
 
     def report(self):
-        status = self.status
-        return {
-            "issued": self.issued,
-            "transfers_in": self.transfers_in,
-            "served": status["completed"],
-            "no_show": status["no_show"],
-            "cancelled": status["cancelled"],
-            "transferred": status["transferred"],
-            "waiting": status["waiting"],
-            "in_service": status["called"] + status["serving"],
-            "waiting_time": stats_of_sorted(self.waiting.values),
-            "service_time": stats_of_sorted(self.service.values),
-            "within_target": {"count": self.sla_count, "of": self.sla_of,
-                              "share": round(self.sla_count / self.sla_of, 4)
-                              if self.sla_of else None},
-            "channels": dict(sorted(self.channels.items())),
-            "priorities": dict(sorted(self.priorities.items())),
-        }
+        return figures(self.issued, self.transfers_in, self.status, self.waiting.values,
+                       self.service.values, self.sla_count, self.sla_of, self.channels,
+                       self.priorities)
 
 
 class CounterFigures:
