@@ -159,11 +159,10 @@ class OrderedIndex:
             yield bisect_left(entries, low), bisect_right(entries, high)
 
     def candidates(self, plan):
-        """The sequence numbers of the documents the plan reads (loose ones too)."""
+        """The sequence numbers of the documents in the plan's ranges (the loose ones
+        are the caller's to add)."""
         entries = self.entries
-        found = [entries[i][-1] for start, stop in self.ranges(plan)
-                 for i in range(start, stop)]
-        return found
+        return [entries[i][-1] for start, stop in self.ranges(plan) for i in range(start, stop)]
 
     def walk(self, plan, field, descending):
         """The entries of the plan's ranges in the order of ``field`` (the field after
