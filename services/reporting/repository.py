@@ -216,12 +216,11 @@ class RunningDays:
 
 
 class _Running:
-    __slots__ = ("figures", "epoch", "high", "loaded_at", "missing", "seen")
+    __slots__ = ("figures", "epoch", "high", "loaded_at", "missing")
 
     def __init__(self, figures, epoch, high, loaded_at):
         self.figures, self.epoch, self.high, self.loaded_at = figures, epoch, high, loaded_at
         self.missing = {}  # revisions taken but not seen yet -> when first missed
-        self.seen = set()
 
 
 class ReportingRepository:
