@@ -208,7 +208,8 @@ def _install_store_hooks(CollectionStore):
         create_index(self, name, index_dict)
         fields = _index_fields(index_dict)
         if fields is not None:
-            _indexes(self).declare(name, fields, list(self._documents.items()))
+            _indexes(self).declare(name, fields, list(self._documents.items()),
+                                   sparse=bool(index_dict.get("sparse")))
 
     def _drop_index(self, name):
         drop_index(self, name)

@@ -6,7 +6,9 @@ as a sorted list of ``(key, document)`` entries, updated on every write, and a q
 whose filter fixes the index's leading fields (equality, ``$in``) and perhaps bounds the
 next one (``$lt``, ``$lte``, ``$gt``, ``$gte``, ``$ne: null``) reads only the entries in
 those ranges. A query sorted on the field after the fixed ones, with a limit, walks the
-entries in order and stops once it has enough.
+entries in order and stops once it has enough. A sparse index holds only the documents
+that have one of its fields, and serves only a query that no document without its first
+field can match (``$exists: true``, a non-null value, a range), as MongoDB's does.
 
 Every answer is still decided by the full filter on each candidate document, in the
 store's own order: an index only chooses which documents are looked at, so it may
@@ -89,28 +91,35 @@ def value_at(document, path):
 
 
 class OrderedIndex:
-    def __init__(self, fields):
+    def __init__(self, fields, sparse=False):
         self.fields = tuple(fields)
+        self.sparse = sparse
         self.entries = []  # (key parts..., sequence) sorted
         self.key_of = {}  # store key -> its entry
         self.loose = set()  # store keys of documents with a value that has no order
 
     def entry(self, document, sequence):
+        """The document's entry, ``_LOOSE`` when it has no order here, or None when a
+        sparse index leaves it out."""
+        if self.sparse and not any(has_path(document, field) for field in self.fields):
+            return None
         parts = []
         for field in self.fields:
             part = encode(value_at(document, field))
             if part is _LOOSE:
-                return None
+                return _LOOSE
             parts.append(part)
         parts.append(sequence)
         return tuple(parts)
 
     def put(self, key, document, sequence):
         entry = self.entry(document, sequence)
-        if entry is not None and self.key_of.get(key) == entry:
+        if entry is not None and entry is not _LOOSE and self.key_of.get(key) == entry:
             return  # its key here did not change
         self.remove(key)
         if entry is None:
+            return  # not in this sparse index
+        if entry is _LOOSE:
             self.loose.add(key)
             return
         self.key_of[key] = entry
@@ -128,7 +137,11 @@ class OrderedIndex:
     def plan(self, query):
         """``(prefixes, bound, fixed)`` for ``query``, or None when the query fixes no
         leading field: the key prefixes to read, a ``(low, high)`` range of the field
-        after them (or None), and how many leading fields the prefixes fix."""
+        after them (or None), and how many leading fields the prefixes fix. A sparse
+        index gives no plan for a query that a document without its first field could
+        match: that document is not here."""
+        if self.sparse and not _excludes_missing(query.get(self.fields[0], _LOOSE)):
+            return None
         choices = []
         for field in self.fields:
             values = _fixed_values(query.get(field, _LOOSE))
@@ -191,6 +204,30 @@ class OrderedIndex:
         return heapq.merge(*slices, key=order, reverse=descending)
 
 
+def has_path(document, path):
+    """Whether the dotted ``path`` leads to a value (null included) in ``document``."""
+    value = document
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return False
+        value = value[part]
+    return True
+
+
+def _excludes_missing(spec):
+    """Whether no document without the field can satisfy the condition ``spec``."""
+    if spec is _LOOSE:
+        return False
+    if isinstance(spec, dict):
+        if spec.get("$exists") is True:
+            return True
+        if "$eq" in spec or "$in" in spec:
+            values = [spec["$eq"]] if "$eq" in spec else spec["$in"]
+            return isinstance(values, list | tuple) and None not in values
+        return bool(set(spec) & (_LOW | _HIGH)) or spec.get("$ne", _LOOSE) is None
+    return spec is not None
+
+
 def _fixed_values(spec):
     """The key parts a condition fixes a field to (equality or ``$in``), or None."""
     if spec is _LOOSE:
@@ -231,6 +268,8 @@ def _bound(spec):
         return None
     if spec == {"$ne": None}:
         return (1, TOP), TOP  # every kind after null
+    if spec == {"$exists": True}:
+        return (0,), TOP  # every kind, null included
     if not set(spec) <= _LOW | _HIGH:
         return None
     parts = {op: encode(value) for op, value in spec.items()}
@@ -251,8 +290,8 @@ class Indexes:
         self.key_at = {}  # sequence -> store key
         self._next = itertools.count()
 
-    def declare(self, name, fields, documents):
-        index = OrderedIndex(fields)
+    def declare(self, name, fields, documents, sparse=False):
+        index = OrderedIndex(fields, sparse)
         for key, document in documents:
             index.put(key, document, self._sequence(key))
         self.indexes[name] = index

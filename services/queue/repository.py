@@ -309,24 +309,26 @@ class QueueRepository:
             _sequence_of(ticket),
             {"$inc": {f"waiting.{waiting_class(ticket.get('priority'))}": delta}})
 
-    def recount_waiting(self):
-        """Set each live day's waiting counts from the live tickets themselves: a count
-        a crash left wrong (a write of the ticket without the write of its count) is
-        right again at the next recount. Reads the live tickets only."""
-        counts = {}
-        for ticket in self.tickets.find({"status": WAITING},
-                                        {"site": 1, "service": 1, "local_day": 1, "priority": 1}):
-            key = (ticket["site"], ticket["local_day"])
-            per_service = counts.setdefault(key, {})
-            entry = per_service.setdefault(ticket["service"], {"priority": 0, "regular": 0})
-            entry[waiting_class(ticket.get("priority"))] += 1
+    def live_waiting_days(self):
+        """``(site, local_day)`` of every day that still has waiting tickets (on the
+        index ``status, site, local_day``: one distinct per site)."""
+        return [(site, day) for site in self.sites_with_waiting()
+                for day in self.tickets.distinct("local_day", {"status": WAITING, "site": site})]
+
+    def recount_waiting(self, site, local_day):
+        """Set one day's waiting counts from its live tickets: a count a crash left wrong
+        (a write of the ticket without the write of its count) is right again. Two
+        counts per service, each on the call-next index (site, day, status, priority,
+        service); nothing is read but what the count needs. Returns how many service
+        counts were corrected."""
         fixed = 0
-        for (site, local_day), per_service in counts.items():
-            for service, sequence in self.sequences_of(site, local_day).items():
-                right = per_service.get(service, {"priority": 0, "regular": 0})
-                if (sequence.get("waiting") or {}) != right:
-                    self.sequences.update_one({"_id": sequence["_id"]}, {"$set": {"waiting": right}})
-                    fixed += 1
+        for service, sequence in self.sequences_of(site, local_day).items():
+            base = {"site": site, "local_day": local_day, "status": WAITING, "service": service}
+            right = {"priority": self.tickets.count_documents({**base, "priority": {"$ne": None}}),
+                     "regular": self.tickets.count_documents({**base, "priority": None})}
+            if (sequence.get("waiting") or {}) != right:
+                self.sequences.update_one({"_id": sequence["_id"]}, {"$set": {"waiting": right}})
+                fixed += 1
         return fixed
 
     def recent_service_seconds(self, site, service, local_day, limit, sequence=None):

@@ -142,7 +142,10 @@ class QueueService(HealthMixin):
 
     @configured_timer("WAITING_RECOUNT_SECONDS")
     def recount_waiting(self):
-        fixed = self.repository.recount_waiting()
+        fixed = 0
+        for site, local_day in self.repository.live_waiting_days():
+            fixed += self.repository.recount_waiting(site, local_day)
+            eventlet.sleep(0)  # one day at a time: requests go on between them
         if fixed:
             log.info("corrected the waiting count of %d service day(s)", fixed)
 

@@ -171,6 +171,7 @@ def test_bulk_writes_answer_as_a_real_server_does(database):
 # -- ordered indexes -------------------------------------------------------------------
 
 INDEXED = [[("a", 1), ("b", 1)], [("b", -1)], [("c", 1), ("a", 1), ("b", 1)], [("d.e", 1)]]
+SPARSE = [[("c", 1), ("b", 1)], [("d.e", 1), ("a", 1)]]  # documents without c or d.e: out
 
 
 def random_indexed_filter(rng):
@@ -183,8 +184,10 @@ def random_indexed_filter(rng):
             query[field] = rng.choice(SCALARS)
         elif shape < 0.55:
             query[field] = {"$in": rng.sample(SCALARS, rng.randint(1, 4))}
-        elif shape < 0.65:
+        elif shape < 0.6:
             query[field] = {"$ne": None}
+        elif shape < 0.65:
+            query[field] = {"$exists": True}
         elif shape < 0.85:
             bound = rng.choice([0, 1, 1.5, "x", "xy", datetime(2026, 3, 1, tzinfo=UTC)])
             ops = rng.sample(["$lt", "$lte", "$gt", "$gte"], rng.randint(1, 2))
@@ -232,7 +235,7 @@ def test_ordered_indexes_choose_candidates_never_answers(seed, values, monkeypat
     document, in the store's order; sorted, limited queries answer the first of the
     full sorted answer (walked on an index where one serves); and every index holds
     exactly the stored documents."""
-    from services.kernel.embedded_indexes import OrderedIndex
+    from services.kernel.embedded_indexes import OrderedIndex, has_path
 
     embedded.apply()
     walks, walk = [], OrderedIndex.walk
@@ -242,6 +245,8 @@ def test_ordered_indexes_choose_candidates_never_answers(seed, values, monkeypat
     docs = mongomock.MongoClient(tz_aware=True)[f"embedded_ordered_{seed}"].docs
     for keys in INDEXED:
         docs.create_index(keys)
+    for keys in SPARSE:
+        docs.create_index(keys, sparse=True)
     docs.insert_many([{"_id": n, **{f: rng.choice(values) for f in "abc" if rng.random() < 0.8},
                        "d": {"e": rng.choice(SCALARS)}} for n in range(120)])
     n = 1000
@@ -269,9 +274,11 @@ def test_ordered_indexes_choose_candidates_never_answers(seed, values, monkeypat
     if values is ORDERED:
         assert sum(w is not None for w in walks) > 30, "the index walk was tried"
     indexes = embedded._indexes(docs._store)
+    assert sum(index.sparse for index in indexes.indexes.values()) == len(SPARSE)
     for index in indexes.indexes.values():
         held = set(index.key_of) | index.loose
-        assert held == set(docs._store._documents)
+        assert held == {key for key, doc in docs._store._documents.items()
+                        if not index.sparse or any(has_path(doc, f) for f in index.fields)}
         assert len(index.entries) == len(index.key_of)
         for key, entry in index.key_of.items():
             assert entry[:-1] == index.entry(docs._store._documents[key], 0)[:-1]
@@ -299,3 +306,27 @@ def test_call_next_shaped_queries_read_only_the_head(collection):
     assert head == [{"_id": 4999}]
     assert len(read) <= 2
     assert docs.count_documents({**query, "queue_key": {"$lt": 5010}}) == 9
+
+
+def test_a_sparse_index_serves_exists_and_never_a_query_for_missing():
+    """``$exists: true`` on a sparse index reads the few documents that have the field
+    (the transfer sweep's check), and a query that documents without it can match
+    (null, ``$exists: false``) still finds them."""
+    embedded.apply()
+    docs = mongomock.MongoClient(tz_aware=True).embedded_sparse.tickets
+    docs.create_index([("pending_leg._id", 1)], sparse=True)
+    docs.insert_many([{"_id": i} for i in range(3000)]
+                     + [{"_id": "t1", "pending_leg": {"_id": "n1"}},
+                        {"_id": "t2", "pending_leg": {"_id": None}}])
+    read = []
+    original = mongomock.filtering.filter_applies
+    try:
+        mongomock.filtering.filter_applies = lambda q, d: read.append(d["_id"]) or original(q, d)
+        pending = [d["_id"] for d in docs.find({"pending_leg._id": {"$exists": True}})]
+    finally:
+        mongomock.filtering.filter_applies = original
+    assert pending == ["t1", "t2"]
+    assert len(read) <= 2
+    assert docs.count_documents({"pending_leg._id": None}) == 3001
+    assert docs.count_documents({"pending_leg._id": {"$exists": False}}) == 3000
+    assert docs.count_documents({"pending_leg._id": {"$in": ["n1", None]}}) == 3002

@@ -268,9 +268,40 @@ def test_a_count_a_crash_left_wrong_is_right_after_the_recount(hall):
     queue.call_next("L01")
     del repo.count_waiting_change
     assert queue.issue("KTP-EL")[0]["position"] == 4  # one too many: the call was not counted
-    assert repo.recount_waiting() == 1
-    assert repo.recount_waiting() == 0  # nothing left to correct
+    days = repo.live_waiting_days()
+    assert len(days) == 1
+    assert repo.recount_waiting(*days[0]) == 1
+    assert repo.recount_waiting(*days[0]) == 0  # nothing left to correct
     assert queue.issue("KTP-EL")[0]["position"] == 4  # 3 wait ahead: right again
+
+
+def test_the_recount_asks_per_service_day_never_for_the_waiting_tickets(hall):
+    """The recount's store operations do not grow with the backlog: one distinct per
+    site, the day's sequences, and two counts per service; no ticket is fetched."""
+    queue, repo = hall
+    for _ in range(40):
+        queue.issue("KTP-EL")
+    calls, depth = [], []
+
+    def counted(name, method):
+        def call(*args, **kwargs):
+            if not depth:  # the store's own calls inside one (distinct uses find) are not
+                calls.append(name)
+            depth.append(name)
+            try:
+                return method(*args, **kwargs)
+            finally:
+                depth.pop()
+        return call
+
+    for name in ("find", "find_one", "count_documents", "distinct", "aggregate"):
+        setattr(repo.tickets, name, counted(name, getattr(repo.tickets, name)))
+    for day in repo.live_waiting_days():
+        repo.recount_waiting(*day)
+    services = len(repo.sequences_of(*day))
+    assert calls.count("find") == calls.count("find_one") == calls.count("aggregate") == 0
+    assert calls.count("distinct") == 2  # sites, then the one site's days
+    assert calls.count("count_documents") == 2 * services
 
 
 def test_a_ticket_issued_while_a_call_was_on_its_way_is_not_called_before_its_issue(hall):

@@ -157,6 +157,8 @@ def day(database):
     queue.call_next("L01")
     queue.close_counter("L01")
     queue.repo.finish_pending_legs()
+    for site, local_day in queue.repo.live_waiting_days():
+        queue.repo.recount_waiting(site, local_day)
     settle(repo)
     repo.list_tickets({"site": "BWI", "local_day": called["local_day"]}, 10, 0)
     clock.advance(days=1)
