@@ -13,7 +13,7 @@ import mongomock
 import pytest
 from mongomock import filtering, helpers
 
-from services.kernel import embedded
+from services.kernel.infra import embedded
 
 VALUES = [None, 0, 1, 2, 1.5, -3, True, False, "", "x", "y", "xy", [1, "x"], [None], [],
           {"k": 1}, datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 6, 1, tzinfo=UTC)]
@@ -235,7 +235,7 @@ def test_ordered_indexes_choose_candidates_never_answers(seed, values, monkeypat
     document, in the store's order; sorted, limited queries answer the first of the
     full sorted answer (walked on an index where one serves); and every index holds
     exactly the stored documents."""
-    from services.kernel.embedded_indexes import OrderedIndex, has_path
+    from services.kernel.infra.embedded_indexes import OrderedIndex, has_path
 
     embedded.apply()
     walks, walk = [], OrderedIndex.walk
@@ -330,3 +330,16 @@ def test_a_sparse_index_serves_exists_and_never_a_query_for_missing():
     assert docs.count_documents({"pending_leg._id": None}) == 3001
     assert docs.count_documents({"pending_leg._id": {"$exists": False}}) == 3000
     assert docs.count_documents({"pending_leg._id": {"$in": ["n1", None]}}) == 3002
+
+
+def test_a_sparse_index_on_a_path_through_an_array_keeps_those_documents():
+    """The outbox's index (``outbox.queued_at``, sparse): a document whose ``outbox`` is
+    a list of pending events is in it, and the sweep's query finds it."""
+    embedded.apply()
+    docs = mongomock.MongoClient(tz_aware=True).embedded_sparse_array.tickets
+    docs.create_index([("outbox.queued_at", 1)], sparse=True)
+    when = datetime(2026, 12, 7, tzinfo=UTC)
+    docs.insert_many([{"_id": 1, "outbox": [{"queued_at": when}]}, {"_id": 2, "outbox": []},
+                      {"_id": 3}])
+    assert [d["_id"] for d in docs.find({"outbox.queued_at": {"$lte": when}})] == [1]
+    assert [d["_id"] for d in docs.find({"outbox.queued_at": {"$exists": True}})] == [1]

@@ -205,10 +205,15 @@ class OrderedIndex:
 
 
 def has_path(document, path):
-    """Whether the dotted ``path`` leads to a value (null included) in ``document``."""
+    """Whether the dotted ``path`` may lead to a value (null included) in ``document``:
+    False only when a sub-document on the way lacks the next part. An array on the way
+    may hold the field in its elements (MongoDB's multikey paths): True, and the entry
+    is then loose."""
     value = document
-    for part in path.split("."):
-        if not isinstance(value, dict) or part not in value:
+    for depth, part in enumerate(path.split(".")):
+        if not isinstance(value, dict):
+            return depth > 0 and isinstance(value, list)
+        if part not in value:
             return False
         value = value[part]
     return True
