@@ -22,9 +22,9 @@ import uuid  # noqa: E402
 import pytest  # noqa: E402
 from kombu import Connection, Queue, binding  # noqa: E402
 
-from services.kernel import embedded  # noqa: E402
-from services.kernel.mongo import client_for  # noqa: E402
-from services.kernel.outbox import events_exchange  # noqa: E402
+from services.kernel.infra import embedded  # noqa: E402
+from services.kernel.infra.mongo import client_for  # noqa: E402
+from services.kernel.infra.outbox import events_exchange  # noqa: E402
 
 # The embedded store as the services run it (``client_for`` applies this too), for the
 # tests that make a mongomock client of their own.
@@ -78,6 +78,9 @@ class EventTap:
     """A test subscriber: an exclusive queue bound to the events exchange."""
 
     def __init__(self, amqp_uri, *bindings):
+        from services.kernel.infra.consumer import register_codec
+
+        register_codec()  # kombu decodes application/cloudevents+json like a consumer does
         self.connection = Connection(amqp_uri)
         exchange = events_exchange()
         self.queue = Queue(f"tap-{uuid.uuid4().hex[:8]}", exchange,
@@ -169,5 +172,8 @@ def cluster(service_config):
     """RPC to every service of the test's vhost: ``cluster.queue.issue_ticket(...)``."""
     from nameko.standalone.rpc import ClusterRpcProxy
 
+    from services.kernel.infra.rpc import register_remote_errors
+
+    register_remote_errors()
     with ClusterRpcProxy(service_config, timeout=60) as proxy:
         yield proxy

@@ -20,6 +20,7 @@ from nameko.standalone.rpc import ClusterRpcProxy  # noqa: E402
 from services.catalog.commands import parse_document  # noqa: E402
 from services.kernel.config import setting  # noqa: E402
 from services.kernel.errors import AntreError  # noqa: E402
+from services.kernel.infra.rpc import register_remote_errors  # noqa: E402
 
 
 def main(argv=None):
@@ -34,6 +35,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     config = {"AMQP_URI": setting("AMQP_URI")}
+    register_remote_errors()  # the catalog's refusals arrive as AntreError, not RemoteError
     with ClusterRpcProxy(config, timeout=60) as cluster:
         try:
             if args.command == "import":

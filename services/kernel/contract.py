@@ -4,7 +4,7 @@
 Schema of its whole CloudEvent. :class:`Contract` reads that document and answers, for
 any decoded message body, what is wrong with it (nothing, for an event the contract
 documents and whose every field has the documented type). Antre's own consumers
-(:mod:`services.kernel.consumer`) check every event with it before a handler sees it;
+(:mod:`services.kernel.infra.consumer`) check every event with it before a handler sees it;
 an event that fails goes to the dead-letter queue with the reason and is never stored.
 
 An event type the document does not list is refused too: this consumer cannot know what

@@ -2,14 +2,12 @@
 
 Domain code raises these. HTTP entrypoints turn them into JSON responses (400, 401,
 404, 409). Over RPC they arrive at the caller as the same exception class with the
-same details (they are registered with nameko's ``deserialize_to_instance``), so a
-calling service can tell a missing service from a broken one.
+same details (``services.kernel.infra.rpc.register_remote_errors`` registers every
+subclass with nameko when an RPC entrypoint or client starts), so a calling service can
+tell a missing service from a broken one. Plain Python: no framework is imported here.
 """
 
-from nameko.exceptions import deserialize_to_instance
 
-
-@deserialize_to_instance
 class AntreError(Exception):
     """Base class: a problem the caller can act on (never a bug)."""
 
@@ -28,13 +26,11 @@ class AntreError(Exception):
         return {"error": self.code, "message": self.message, **self.details}
 
 
-@deserialize_to_instance
 class NotFound(AntreError):
     status = 404
     code = "not_found"
 
 
-@deserialize_to_instance
 class Conflict(AntreError):
     """The request is valid but clashes with the current state (HTTP 409)."""
 
@@ -42,13 +38,11 @@ class Conflict(AntreError):
     code = "conflict"
 
 
-@deserialize_to_instance
 class Unauthorized(AntreError):
     status = 401
     code = "unauthorized"
 
 
-@deserialize_to_instance
 class Forbidden(AntreError):
     """Authenticated, but this role may not do this (HTTP 403)."""
 
@@ -56,7 +50,6 @@ class Forbidden(AntreError):
     code = "forbidden"
 
 
-@deserialize_to_instance
 class Unavailable(AntreError):
     """Another service this one depends on does not answer (HTTP 503)."""
 
@@ -64,7 +57,6 @@ class Unavailable(AntreError):
     code = "unavailable"
 
 
-@deserialize_to_instance
 class InvalidInput(AntreError):
     """Input that fails validation; ``fields`` maps each field path to its messages."""
 
@@ -75,3 +67,13 @@ class InvalidInput(AntreError):
         super().__init__(message, fields=fields)
         self.fields = fields
         self.args = (fields, message)
+
+
+def every_error_class(base=AntreError):
+    """``base`` and all its subclasses defined so far (in every imported module)."""
+    found, todo = [], [base]
+    while todo:
+        cls = todo.pop()
+        found.append(cls)
+        todo.extend(cls.__subclasses__())
+    return found

@@ -70,21 +70,3 @@ class Event:
 
 def source_for(service_name):
     return f"/antre/{service_name}"
-
-
-def _register_codec():
-    """Let kombu (and so nameko consumers) decode structured-mode CloudEvents."""
-    import json
-
-    from kombu.serialization import register
-
-    register(
-        "cloudevents",
-        lambda obj: json.dumps(obj, separators=(",", ":")),
-        json.loads,
-        content_type=CONTENT_TYPE,
-        content_encoding="utf-8",
-    )
-
-
-_register_codec()

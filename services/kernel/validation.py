@@ -5,7 +5,11 @@ unknown field, out of range, ...) in Indonesian for the whole process, and gives
 base schema every boundary uses. Field names in error paths stay as in the API.
 """
 
-from marshmallow import RAISE, Schema, fields, validate
+import re
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
+
+from services.kernel.codes import CODE_PATTERN, is_code
 
 fields.Field.default_error_messages.update({
     "required": "Wajib diisi.",
@@ -72,8 +76,33 @@ def check_document(value, depth=0):
     return None
 
 
-# Codes of sites, agencies, services and counters.
-CODE = validate.Regexp(r"^[A-Z0-9][A-Z0-9-]*$", error="Gunakan huruf besar, angka dan '-'.")
+# Codes of sites, agencies, services and counters (services.kernel.codes, matched whole).
+class Code(validate.Validator):
+    """A code (services.kernel.codes: matched whole, so no trailing newline), or one of
+    ``also`` (such as ``*``). How long is the field's own ``Length``'s to say."""
+
+    def __init__(self, error="Gunakan huruf besar, angka dan '-'.", also=()):
+        self.error = error
+        self.also = frozenset(also)
+
+    @property
+    def json_pattern(self):
+        """The same rule as a JSON Schema (ECMA-262) pattern, for the API documents,
+        where ``$`` does not accept a trailing newline."""
+        if not self.also:
+            return f"^{CODE_PATTERN}$"
+        others = "|".join(re.escape(other) for other in sorted(self.also))
+        return f"^({others}|{CODE_PATTERN})$"
+
+    def __call__(self, value):
+        if value in self.also:
+            return value
+        if not isinstance(value, str) or not is_code(value, max_length=len(value)):
+            raise ValidationError(self.error)
+        return value
+
+
+CODE = Code()
 
 
 class StrictSchema(Schema):

@@ -30,13 +30,14 @@ import traceback
 import uuid
 
 from kombu import Connection, Queue, binding
+from kombu.serialization import register
 from nameko.amqp.publish import Publisher
 from nameko.messaging import Consumer, QueueConsumer
 
 from services.kernel.config import setting
 from services.kernel.contract import contract
-from services.kernel.events import isoformat, utcnow
-from services.kernel.outbox import events_exchange
+from services.kernel.events import CONTENT_TYPE, isoformat, utcnow
+from services.kernel.infra.outbox import events_exchange
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,18 @@ def declare_queues(amqp_uri, service_name, bindings, retry_seconds, config=None)
         for queue in (main, retry, dead):
             queue(channel).declare()
     return main, retry, dead
+
+
+def register_codec():
+    """Let kombu (and so nameko consumers) decode structured-mode CloudEvents; called
+    when a consumer starts, never at import (registering twice changes nothing)."""
+    register(
+        "cloudevents",
+        lambda obj: json.dumps(obj, separators=(",", ":")),
+        json.loads,
+        content_type=CONTENT_TYPE,
+        content_encoding="utf-8",
+    )
 
 
 class EventQueueConsumer(QueueConsumer):
@@ -104,6 +117,7 @@ class EventConsumer(Consumer):
             amqp_uri, self.container.service_name, self.bindings, retry_seconds, config)
         self.publisher = Publisher(amqp_uri, use_confirms=True)
         # Public events are structured-mode CloudEvents (application/cloudevents+json).
+        register_codec()
         if "cloudevents" not in self.container.accept:
             self.container.accept = [*self.container.accept, "cloudevents"]
         self.contract = contract(config)

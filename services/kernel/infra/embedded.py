@@ -28,7 +28,7 @@ import heapq
 import threading
 from datetime import datetime
 
-from services.kernel.embedded_indexes import Indexes
+from services.kernel.infra.embedded_indexes import Indexes
 
 _ID_TYPES = (str, int, bytes)
 _MISSING = object()

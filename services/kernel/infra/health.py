@@ -1,7 +1,7 @@
 """``GET /health`` for every service: liveness plus a database check."""
 
-from services.kernel.http import http, json_response
-from services.kernel.mongo import ping
+from services.kernel.infra.http import http, json_response
+from services.kernel.infra.mongo import ping
 
 
 class HealthMixin:

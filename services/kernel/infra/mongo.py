@@ -27,7 +27,7 @@ def client_for(url):
             if url.startswith("mongomock://"):
                 import mongomock
 
-                from services.kernel import embedded
+                from services.kernel.infra import embedded
 
                 embedded.apply()
                 client = mongomock.MongoClient(tz_aware=True)

@@ -19,7 +19,7 @@ from nameko.extensions import DependencyProvider
 
 from services.kernel.config import setting
 from services.kernel.events import CONTENT_TYPE, utcnow
-from services.kernel.timers import configured_timer
+from services.kernel.infra.timers import configured_timer
 
 log = logging.getLogger(__name__)
 

@@ -13,12 +13,27 @@ import inspect
 
 import eventlet
 from marshmallow import ValidationError
-from nameko.exceptions import IncorrectSignature
+from nameko.exceptions import IncorrectSignature, registry
 from nameko.rpc import Rpc, RpcProxy
 
 from services.kernel.config import setting
-from services.kernel.errors import AntreError, InvalidInput, Unavailable
+from services.kernel.errors import AntreError, InvalidInput, Unavailable, every_error_class
 from services.kernel.validation import flatten
+
+
+def register_remote_errors():
+    """Register every :class:`AntreError` class defined so far with nameko, so that an
+    RPC caller gets the same class back (what ``deserialize_to_instance`` does, done
+    when an RPC entrypoint or client starts rather than at import). Call it in a
+    process that uses ``ClusterRpcProxy`` directly."""
+    for cls in every_error_class():
+        registry[f"{cls.__module__}.{cls.__name__}"] = cls
+
+
+class _Rpc(Rpc):
+    def setup(self):
+        register_remote_errors()
+        super().setup()
 
 
 def rpc(fn=None, **kwargs):
@@ -38,7 +53,7 @@ def rpc(fn=None, **kwargs):
             except ValidationError as exc:
                 raise InvalidInput(flatten(exc.messages)) from None
 
-        return Rpc.decorator(**kwargs)(invalid_input_as_antre_error)
+        return _Rpc.decorator(**kwargs)(invalid_input_as_antre_error)
 
     return decorator(fn) if fn is not None else decorator
 
@@ -60,6 +75,7 @@ class RpcClient(RpcProxy):
     """
 
     def setup(self):
+        register_remote_errors()
         super().setup()
         self.timeout = float(setting("RPC_TIMEOUT_SECONDS", self.container.config))
 

@@ -11,7 +11,7 @@ from nameko.timer import timer
 from nameko.web.handlers import http
 
 from services.kernel.errors import Unavailable
-from services.kernel.rpc import RpcClient
+from services.kernel.infra.rpc import RpcClient
 
 
 class Caller:

@@ -1,3 +1,5 @@
+import pytest
+
 from services.kernel.events import Event
 from services.kernel.text import fold, search_filter
 from services.kernel.validation import flatten
@@ -30,3 +32,18 @@ def test_envelope_is_cloudevents_1_0():
 def test_flatten_nested_marshmallow_messages():
     messages = {"services": {3: {"fee": ["negative"]}}, "version": ["bad"]}
     assert flatten(messages) == {"services.3.fee": ["negative"], "version": ["bad"]}
+
+
+@pytest.mark.parametrize("value, ok", [("BWI", True), ("KTP-EL", True), ("0-9", True),
+                                       ("BWI\n", False), ("-BWI", False), ("bwi", False),
+                                       ("", False), (None, False), ("A" * 49, False)])
+def test_a_code_is_matched_whole(value, ok):
+    from services.kernel.codes import is_code
+    from services.kernel.validation import CODE
+
+    assert is_code(value) is ok
+    if ok:
+        assert CODE(value) == value
+    elif isinstance(value, str) and len(value) <= 48:
+        with pytest.raises(Exception, match="huruf besar"):
+            CODE(value)
