@@ -19,7 +19,7 @@ $(BIN)/.installed: pyproject.toml
 install: $(BIN)/.installed ## Create .venv and install Antre with its dev tools
 
 test: $(BIN)/.installed ## Every test: unit, integration (local RabbitMQ), hostile input, browser, system
-	$(BIN)/python -m pytest tests/unit tests/integration tests/hostile tests/browser tests/system
+	$(BIN)/python -m pytest tests/unit tests/contract tests/integration tests/hostile tests/browser tests/system
 
 test-unit: $(BIN)/.installed
 	$(BIN)/python -m pytest tests/unit

@@ -367,7 +367,7 @@ def reporting_ingest(args, amqp_uri, reporting_url):
 
 def flat(args):
     """One ticket's life after 10^3 and 10^5 ended tickets, in this process."""
-    from services.kernel.mongo import client_for
+    from services.kernel.infra.mongo import client_for
     from tests.unit.queue import test_flat_day as flat_day
 
     run = uuid.uuid4().hex[:6]

@@ -21,18 +21,19 @@ Everything here talks to the management HTTP API (``http://user:pass@host:15672`
 passwords are sent once and RabbitMQ stores only their salted hash.
 """
 
-import re
 import secrets
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import requests
 
+from services.kernel.codes import is_code
+
 EXCHANGE = "antre.events"
 USER_PREFIX = "agency-"
-# Agency codes as the catalog validates them (services.kernel.validation.CODE). They
+# Agency codes as the catalog validates them (services.kernel.codes). They
 # contain no regex metacharacter ('-' is literal outside a character class), so they are
 # used in the permission regexes as they are.
-CODE = re.compile(r"^[A-Z0-9][A-Z0-9-]*$")
+
 # Protect the broker from one misbehaving agency system.
 MAX_CONNECTIONS = 10
 MAX_CHANNELS = 50
@@ -44,7 +45,7 @@ class ManagementError(RuntimeError):
 
 
 def check_code(code):
-    if not isinstance(code, str) or not CODE.match(code):
+    if not is_code(code):
         raise ValueError(f"not an agency code: {code!r} (upper-case letters, digits and '-')")
     return code
 

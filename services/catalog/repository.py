@@ -18,7 +18,7 @@ from services.catalog.domain import KINDS, NAME, SINGULAR, Catalog, Change, sear
 from services.kernel import auth
 from services.kernel.errors import Conflict
 from services.kernel.events import utcnow
-from services.kernel.outbox import OUTBOX, outbox_entries
+from services.kernel.infra.outbox import OUTBOX, outbox_entries
 from services.kernel.text import search_filter
 
 SOURCE = "/antre/catalog"

@@ -19,11 +19,11 @@ from services.catalog.schemas import FILTERS, ExportQuerySchema, ImportQuerySche
 from services.kernel.auth import require, require_admin, warn_if_open
 from services.kernel.config import setting
 from services.kernel.errors import InvalidInput, NotFound
-from services.kernel.health import HealthMixin
-from services.kernel.http import http, json_ready, query_params, read_json
-from services.kernel.mongo import MongoDatabase
-from services.kernel.outbox import Outbox, sweep_timer
-from services.kernel.rpc import rpc
+from services.kernel.infra.health import HealthMixin
+from services.kernel.infra.http import http, json_ready, query_params, read_json
+from services.kernel.infra.mongo import MongoDatabase
+from services.kernel.infra.outbox import Outbox, sweep_timer
+from services.kernel.infra.rpc import rpc
 
 log = logging.getLogger(__name__)
 

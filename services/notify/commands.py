@@ -158,7 +158,7 @@ class NotifyCommands:
     def _lookup(get, code):
         """A catalog record, or {} when the catalog cannot give it: names are a courtesy,
         a message or announcement without them still goes out (the failure is logged)."""
-        if code is None:
+        if not code:
             return {}
         try:
             return get(code) or {}

@@ -2,12 +2,13 @@
 
 from marshmallow import EXCLUDE, Schema, fields, validate
 
-from services.kernel.validation import StrictSchema
+from services.kernel.validation import Code, StrictSchema
+
+AGENCY_OR_ALL = Code(error="Kode instansi, atau * untuk semua instansi.", also=("*",))
 
 
 class WebhookSchema(StrictSchema):
-    agency = fields.String(required=True, validate=[validate.Length(max=32), validate.Regexp(
-        r"^(\*|[A-Z0-9][A-Z0-9-]*)$", error="Kode instansi, atau * untuk semua instansi.")])
+    agency = fields.String(required=True, validate=[validate.Length(max=32), AGENCY_OR_ALL])
     url = fields.Url(required=True, schemes={"http", "https"}, require_tld=False,
                      validate=validate.Length(max=2000))
     secret = fields.String(load_default=None, validate=validate.Length(min=16, max=200))
@@ -39,5 +40,4 @@ class DisplayQuerySchema(Schema):
 
 
 class WebhookListQuerySchema(StrictSchema):
-    agency = fields.String(load_default=None, validate=validate.Regexp(
-        r"^(\*|[A-Z0-9][A-Z0-9-]*)$", error="Kode instansi, atau * untuk semua instansi."))
+    agency = fields.String(load_default=None, validate=AGENCY_OR_ALL)

@@ -17,16 +17,18 @@ from nameko.extensions import DependencyProvider
 from werkzeug.wrappers import Response
 
 from services.kernel.auth import audit, require, require_admin, warn_if_open
-from services.kernel.cache import CatalogCache
+from services.kernel.catalog import CatalogClient
+from services.kernel.codes import is_code
 from services.kernel.config import setting
-from services.kernel.consumer import event_handler
 from services.kernel.errors import Forbidden, NotFound
 from services.kernel.events import utcnow
-from services.kernel.health import HealthMixin
-from services.kernel.http import http, json_ready, query_params, read_json
-from services.kernel.mongo import MongoDatabase
-from services.kernel.rpc import RpcClient, rpc
-from services.kernel.timers import configured_timer
+from services.kernel.infra.cache import CatalogCache
+from services.kernel.infra.consumer import event_handler
+from services.kernel.infra.health import HealthMixin
+from services.kernel.infra.http import http, json_ready, query_params, read_json
+from services.kernel.infra.mongo import MongoDatabase
+from services.kernel.infra.rpc import RpcClient, rpc
+from services.kernel.infra.timers import configured_timer
 from services.notify import schemas
 from services.notify.commands import NotifyCommands, Settings, public_webhook
 from services.notify.crypto import Vault
@@ -36,7 +38,6 @@ from services.notify.repository import NotifyRepository
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
-CODE = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,15}$")
 ASSETS = {"display.js": "text/javascript", "display.css": "text/css"}
 STREAM_POLL_SECONDS = 0.25
 KEEP_ALIVE_SECONDS = 15
@@ -60,29 +61,6 @@ class Secrets(DependencyProvider):
 
     def get_dependency(self, worker_ctx):
         return self
-
-
-class CatalogNames:
-    def __init__(self, rpc_proxy, cache):
-        self.rpc = rpc_proxy
-        self.cache = cache
-
-    def _get(self, kind, code, call):
-        if not code:
-            return {}
-        return self.cache.get((kind, code), lambda: call(code))
-
-    def site(self, code):
-        return self._get("site", code, self.rpc.get_site)
-
-    def service(self, code):
-        return self._get("service", code, self.rpc.get_service)
-
-    def agency(self, code):
-        return self._get("agency", code, self.rpc.get_agency)
-
-    def counter(self, code):
-        return self._get("counter", code, self.rpc.get_counter)
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
@@ -157,7 +135,7 @@ class NotifyService(HealthMixin):
     @property
     def commands(self):
         return NotifyCommands(self.repository, self.secrets.vault,
-                              CatalogNames(self.catalog_rpc, self.catalog_cache),
+                              CatalogClient(self.catalog_rpc, self.catalog_cache),
                               self.queue_rpc.positions, utcnow,
                               _settings(self.config))
 
@@ -203,7 +181,8 @@ class NotifyService(HealthMixin):
     def http_display(self, request, site):
         query = schemas.DisplayQuerySchema().load(query_params(request))
         page = (STATIC / "display.html").read_text(encoding="utf-8")
-        page = page.replace("{{SITE}}", html.escape(site if CODE.match(site) else "", quote=True))
+        shown = site if is_code(site, max_length=16) else ""
+        page = page.replace("{{SITE}}", html.escape(shown, quote=True))
         page = page.replace("{{LANG}}", query["lang"])
         return Response(page, mimetype="text/html")
 

@@ -183,7 +183,7 @@ class QueueCommands:
         state = self.repo.counter(code)
         if state is not None:
             return state
-        record = self.catalog.counter(code)
+        record = self.catalog.current_counter(code)
         return {"_id": code, "site": record["site"], "agency": record["agency"],
                 "services": list(record["services"]), "state": COUNTER_CLOSED, "reason": None,
                 "since": None, "version": None}
@@ -196,7 +196,7 @@ class QueueCommands:
 
     def open_counter(self, code):
         now = self.clock()
-        record = self.catalog.counter(code)
+        record = self.catalog.current_counter(code)
         if not record.get("active", True):
             raise Conflict(f"Loket {code} dinonaktifkan di katalog.", counter=code)
         state = self.repo.counter(code)

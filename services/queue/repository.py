@@ -1,7 +1,7 @@
 """The queue's persistence: tickets, counters, numbering sequences and feedback.
 
 Every state change is one atomic MongoDB write of one document that also appends the
-change's events to that document's outbox (see :mod:`services.kernel.outbox`).
+change's events to that document's outbox (see :mod:`services.kernel.infra.outbox`).
 Concurrency is handled by the database, so any number of queue replicas may run:
 
 * numbering: ``$inc`` on a per service-and-day sequence (with the daily quota in the
@@ -28,7 +28,7 @@ from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from services.kernel.errors import Conflict
-from services.kernel.outbox import OUTBOX, outbox_entries
+from services.kernel.infra.outbox import OUTBOX, outbox_entries
 from services.queue import messages
 from services.queue.domain import CANCELLED, COMPLETED, ENDED, WAITING, InvalidTransition
 

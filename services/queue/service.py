@@ -16,17 +16,18 @@ from werkzeug.wrappers import Response
 
 from services.kernel import hours
 from services.kernel.auth import STAFF, authenticate, require, warn_if_open
-from services.kernel.cache import CatalogCache
+from services.kernel.catalog import CatalogClient
 from services.kernel.config import flag, setting
 from services.kernel.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from services.kernel.events import utcnow
-from services.kernel.health import HealthMixin
-from services.kernel.http import http, json_ready, query_params, read_json
-from services.kernel.mongo import MongoDatabase
-from services.kernel.outbox import Outbox, sweep_timer
-from services.kernel.pages import asset, page
-from services.kernel.rpc import RpcClient, rpc
-from services.kernel.timers import configured_timer
+from services.kernel.infra.cache import CatalogCache
+from services.kernel.infra.health import HealthMixin
+from services.kernel.infra.http import http, json_ready, query_params, read_json
+from services.kernel.infra.mongo import MongoDatabase
+from services.kernel.infra.outbox import Outbox, sweep_timer
+from services.kernel.infra.pages import asset, page
+from services.kernel.infra.rpc import RpcClient, rpc
+from services.kernel.infra.timers import configured_timer
 from services.queue import schemas
 from services.queue.commands import PRIVATE, QueueCommands, Settings
 from services.queue.repository import QueueRepository
@@ -53,28 +54,6 @@ class QueueStore(MongoDatabase):
 
     def get_dependency(self, worker_ctx):
         return self.repository.for_request()  # its own record of what it wrote
-
-
-class CatalogLookup:
-    """What the queue needs of the catalog, over RPC, briefly cached."""
-
-    def __init__(self, rpc_proxy, cache):
-        self.rpc = rpc_proxy
-        self.cache = cache
-
-    def site(self, code):
-        return self.cache.get(("site", code), lambda: self.rpc.get_site(code))
-
-    def service(self, code):
-        return self.cache.get(("service", code), lambda: self.rpc.get_service(code))
-
-    def counter(self, code):
-        # Counters are read fresh: opening one must see the catalog as it is now.
-        return self.rpc.get_counter(code)
-
-    def services_of_site(self, code):
-        return self.cache.get(("services", code), lambda: self.rpc.list(
-            "services", site=code, active=True, limit=500)["items"])
 
 
 class Clock(DependencyProvider):
@@ -112,7 +91,7 @@ class QueueService(HealthMixin):
 
     @property
     def commands(self):
-        return QueueCommands(self.repository, CatalogLookup(self.catalog_rpc, self.catalog_cache),
+        return QueueCommands(self.repository, CatalogClient(self.catalog_rpc, self.catalog_cache),
                              self.clock, _settings(self.config))
 
     def _relay(self):
@@ -255,11 +234,10 @@ class QueueService(HealthMixin):
 
     @rpc
     def kiosk(self, site):
-        catalog = CatalogLookup(self.catalog_rpc, self.catalog_cache)
+        catalog = CatalogClient(self.catalog_rpc, self.catalog_cache)
         record = catalog.site(site)
         overview = {s["service"]: s for s in self.commands.overview(site)["services"]}
-        agencies = self.catalog_cache.get(("agencies",), lambda: self.catalog_rpc.list(
-            "agencies", active=True, limit=500)["items"])
+        agencies = catalog.agencies()
         by_agency = {}
         for service in catalog.services_of_site(site):
             live = overview.get(service["code"], {})

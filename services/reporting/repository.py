@@ -45,7 +45,7 @@ from services.kernel.batching import BatchFailed, GroupCommit
 from services.kernel.contract import contract as published_contract
 from services.kernel.errors import Conflict
 from services.kernel.events import utcnow
-from services.kernel.outbox import OUTBOX, outbox_entries
+from services.kernel.infra.outbox import OUTBOX, outbox_entries
 from services.reporting.domain import feedback_record, fold_ticket, parse_time
 from services.reporting.running import RunningDay
 

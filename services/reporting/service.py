@@ -17,24 +17,25 @@ from werkzeug.wrappers import Response
 
 from services.kernel import hours
 from services.kernel.auth import Principal, audit, require, warn_if_open
-from services.kernel.cache import CatalogCache
+from services.kernel.catalog import CatalogClient
 from services.kernel.config import setting
-from services.kernel.consumer import (
+from services.kernel.errors import NotFound, Unavailable
+from services.kernel.events import Event, utcnow
+from services.kernel.infra.cache import CatalogCache
+from services.kernel.infra.consumer import (
     backlog,
     event_handler,
     peek_dead_letters,
     replay_dead_letters,
     take_dead_letter,
 )
-from services.kernel.errors import NotFound, Unavailable
-from services.kernel.events import Event, utcnow
-from services.kernel.health import HealthMixin
-from services.kernel.http import http, json_ready, query_params, read_json
-from services.kernel.mongo import MongoDatabase, is_in_memory
-from services.kernel.outbox import Outbox, sweep_timer
-from services.kernel.pages import asset, page
-from services.kernel.rpc import RpcClient, rpc
-from services.kernel.timers import configured_timer
+from services.kernel.infra.health import HealthMixin
+from services.kernel.infra.http import http, json_ready, query_params, read_json
+from services.kernel.infra.mongo import MongoDatabase, is_in_memory
+from services.kernel.infra.outbox import Outbox, sweep_timer
+from services.kernel.infra.pages import asset, page
+from services.kernel.infra.rpc import RpcClient, rpc
+from services.kernel.infra.timers import configured_timer
 from services.reporting import domain, ikm, schemas
 from services.reporting.repository import ReportingRepository
 
@@ -88,12 +89,15 @@ class ReportingService(HealthMixin):
 
     # -- site facts from the catalog ------------------------------------------------------
 
+    @property
+    def catalog(self):
+        return CatalogClient(self.catalog_rpc, self.catalog_cache)
+
     def _timezone(self, site):
         """The site's time zone from the catalog (404 for a site it does not know); the
         default zone while the catalog cannot be reached."""
         try:
-            record = self.catalog_cache.get(("site", site), lambda: self.catalog_rpc.get_site(site))
-            return record["timezone"]
+            return self.catalog.site(site)["timezone"]
         except NotFound:
             raise
         except Exception:  # the catalog is down: reports still work, in the default zone
@@ -102,15 +106,8 @@ class ReportingService(HealthMixin):
 
     def _names(self, site):
         """Agency and service names for reports; codes alone if the catalog is down."""
-        def load():
-            names = {}
-            for collection in ("agencies", "services"):
-                listing = self.catalog_rpc.list(collection, limit=500) if collection == "agencies" \
-                    else self.catalog_rpc.list(collection, site=site, limit=500)
-                names.update({(collection, item["code"]): item["name"] for item in listing["items"]})
-            return names
         try:
-            return self.catalog_cache.get(("names", site), load)
+            return self.catalog.names(site)
         except Exception:  # names are a courtesy; figures never depend on them
             log.warning("no names from the catalog for site %s", site)
             return {}

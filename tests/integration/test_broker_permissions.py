@@ -19,8 +19,8 @@ from amqp.exceptions import AccessRefused
 from kombu import Connection, Exchange, Queue, binding
 
 from services.brokeraccess import accounts, cli, definitions
-from services.kernel.consumer import queue_names
 from services.kernel.events import CONTENT_TYPE
+from services.kernel.infra.consumer import queue_names
 from tests.unit.catalog.factories import agency, document
 
 OWN_QUEUE = "agency.DISDUKCAPIL.events"

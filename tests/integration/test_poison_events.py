@@ -18,9 +18,9 @@ import pytest
 from kombu import Connection, Producer
 
 from services.catalog.service import CatalogService
-from services.kernel.consumer import peek_dead_letters
 from services.kernel.events import CONTENT_TYPE
-from services.kernel.outbox import events_exchange
+from services.kernel.infra.consumer import peek_dead_letters
+from services.kernel.infra.outbox import events_exchange
 from services.notify.service import NotifyService
 from services.queue import domain as queue_domain
 from services.reporting.service import ReportingService

@@ -17,7 +17,7 @@ from kombu import Connection, Producer
 
 from services.catalog.service import CatalogService
 from services.kernel.events import CONTENT_TYPE
-from services.kernel.outbox import events_exchange
+from services.kernel.infra.outbox import events_exchange
 from services.queue.service import QueueService
 from services.reporting.service import ReportingService
 from tests.integration.scenario import DayScript

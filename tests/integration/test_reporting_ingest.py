@@ -7,7 +7,7 @@ import eventlet
 from kombu import Connection, Producer
 
 from services.kernel.events import CONTENT_TYPE
-from services.kernel.outbox import events_exchange
+from services.kernel.infra.outbox import events_exchange
 from services.reporting.service import ReportingService
 from tests.unit.reporting.test_domain import lifecycle
 
@@ -120,6 +120,6 @@ def test_a_burst_is_stored_in_batches_and_the_daily_figures_count_every_ticket(
 
 
 def json_like(report):
-    from services.kernel.http import json_ready
+    from services.kernel.infra.http import json_ready
 
     return json_ready(report)

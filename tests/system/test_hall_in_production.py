@@ -59,7 +59,7 @@ import requests
 from kombu import Connection, Queue, binding
 
 from services.brokeraccess import definitions
-from services.kernel.outbox import events_exchange
+from services.kernel.infra.outbox import events_exchange
 from tests.system.wire_mongo import spawn_server, stop_server
 
 ROOT = Path(__file__).resolve().parents[2]

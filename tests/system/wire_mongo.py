@@ -147,7 +147,7 @@ class MongomockBackend:
     """
 
     def __init__(self):
-        from services.kernel import embedded
+        from services.kernel.infra import embedded
 
         embedded.apply()  # the same faster paths as the in-process embedded store
         self.client = mongomock.MongoClient()

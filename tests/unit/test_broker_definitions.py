@@ -6,8 +6,8 @@ import re
 import pytest
 
 from services.brokeraccess import accounts, definitions
-from services.kernel.consumer import queue_names
-from services.kernel.outbox import events_exchange
+from services.kernel.infra.consumer import queue_names
+from services.kernel.infra.outbox import events_exchange
 
 
 def test_the_shipped_file_declares_the_exchange_the_services_publish_to():

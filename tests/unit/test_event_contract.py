@@ -33,9 +33,9 @@ from referencing.jsonschema import DRAFT7
 from services.catalog import commands as catalog_commands
 from services.catalog.domain import KINDS
 from services.catalog.repository import CatalogRepository
-from services.kernel.cache import TtlCache
 from services.kernel.contract import contract
 from services.kernel.events import CONTENT_TYPE
+from services.kernel.infra.cache import TtlCache
 from services.queue.commands import QueueCommands, Settings
 from services.queue.repository import QueueRepository
 from services.reporting.repository import ReportingRepository
@@ -290,7 +290,7 @@ class FakeCatalogRpc:
             items = [{"code": "BPJSKES", "name": "BPJS Kesehatan"},
                      {"code": "DISDUKCAPIL", "name": "Dinas Kependudukan dan Pencatatan Sipil"}]
         else:
-            items = [s for s in self.catalog.services.values() if s["site"] == site]
+            items = [s for s in self.catalog.records["services"].values() if s["site"] == site]
         return {"items": items[:limit], "total": len(items)}
 
 

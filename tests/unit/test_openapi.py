@@ -61,7 +61,8 @@ from services.catalog.repository import CatalogRepository
 from services.catalog.schemas import HHMM, ClockTime
 from services.catalog.service import CatalogService
 from services.kernel import auth
-from services.kernel.http import json_response
+from services.kernel.infra.http import json_response
+from services.kernel.validation import Code
 from services.notify import schemas as ns
 from services.notify import service as notify_module
 from services.notify.crypto import Vault
@@ -285,6 +286,8 @@ def bounds(field, validator):
         return {"enum": set(validator.choices)}
     if isinstance(validator, checks.Regexp):
         return {"pattern": validator.regex.pattern}
+    if isinstance(validator, Code):
+        return {"pattern": validator.json_pattern}
     if isinstance(validator, checks.Equal):
         return {"const": validator.comparable}
     raise AssertionError(f"no OpenAPI keyword known for {validator!r}")

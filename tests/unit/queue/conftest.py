@@ -4,37 +4,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.kernel.errors import NotFound
 from services.queue.commands import QueueCommands, Settings
 from services.queue.repository import QueueRepository
-from tests.unit.catalog.factories import counter, service, site
+from tests.fakes.catalog import FakeCatalog
+from tests.unit.catalog.factories import agency, counter, service, site
 
 # Monday 2026-11-23, 09:00 in Jakarta (UTC+7).
 MONDAY_9AM = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
-
-
-class FakeCatalog:
-    def __init__(self, sites, services, counters):
-        self.sites = {s["code"]: s for s in sites}
-        self.services = {s["code"]: s for s in services}
-        self.counters = {c["code"]: c for c in counters}
-
-    def _get(self, table, code, kind):
-        if code not in table:
-            raise NotFound(f"No {kind} with code {code!r}.", kind=kind, code=code)
-        return table[code]
-
-    def site(self, code):
-        return self._get(self.sites, code, "site")
-
-    def service(self, code):
-        return self._get(self.services, code, "service")
-
-    def counter(self, code):
-        return self._get(self.counters, code, "counter")
-
-    def services_of_site(self, code):
-        return [s for s in self.services.values() if s["site"] == code and s["active"]]
 
 
 class Clock:
@@ -61,7 +37,8 @@ def default_catalog():
         counter(code="L03", services=["KK"]),
         counter(code="L09", agency="BPJSKES", services=["BPJS"]),
     ]
-    return FakeCatalog([site()], services, counters)
+    return FakeCatalog([site()], services, counters,
+                       [agency(), agency(code="BPJSKES", name="BPJS Kesehatan")])
 
 
 @pytest.fixture

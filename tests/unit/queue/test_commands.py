@@ -65,7 +65,7 @@ def test_refused_on_sunday_and_for_inactive_or_unknown_services(queue, clock, ca
         queue.issue("KTP-EL")
     assert caught.value.message == "MPP Banyuwangi tutup hari ini. Buka kembali 30-11-2026 pukul 07.30."
     clock.now = datetime(2026, 11, 30, 3, 0, tzinfo=UTC)
-    catalog.services["AKTA"]["active"] = False
+    catalog.records["services"]["AKTA"]["active"] = False
     with pytest.raises(Conflict):
         queue.issue("AKTA")
     with pytest.raises(InvalidInput):
@@ -161,7 +161,7 @@ def test_a_counter_holds_one_ticket_at_a_time(queue):
 def test_twenty_concurrent_call_next_call_every_ticket_exactly_once(queue, catalog):
     codes = [f"X{i:02d}" for i in range(20)]
     for code in codes:
-        catalog.counters[code] = {**catalog.counters["L01"], "code": code}
+        catalog.put("counters", {**catalog.counter("L01"), "code": code})
         queue.open_counter(code)
     issued = {queue.issue("AKTA")[0]["ticket_id"] for _ in range(15)}
     pool = eventlet.GreenPool(20)

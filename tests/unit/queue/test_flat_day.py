@@ -12,9 +12,9 @@ import mongomock.collection
 import mongomock.filtering
 import pytest
 
-from services.kernel import embedded
 from services.kernel.contract import contract
 from services.kernel.errors import NotFound
+from services.kernel.infra import embedded
 from services.queue.commands import QueueCommands, Settings
 from services.queue.repository import QueueRepository
 from tests.unit.queue.conftest import Clock, default_catalog
@@ -325,7 +325,7 @@ def hall_with_a_backlog(database, waiting, prefix):
     repo = QueueRepository(RecordingDatabase(database(f"{prefix}queue"), log))
     repo.ensure_indexes()
     queue = QueueCommands(repo, default_catalog(), Clock(), Settings())
-    queue.catalog.services["KTP-EL"]["daily_quota"] = None
+    queue.catalog.records["services"]["KTP-EL"]["daily_quota"] = None
     queue.open_counter("L01")
     for _ in range(waiting):
         queue.issue("KTP-EL")

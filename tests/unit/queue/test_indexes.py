@@ -14,8 +14,8 @@ mongomock has no query planner, so on it the first check is the one that bites.
 
 import pytest
 
-from services.kernel.mongo import ensure_outbox_index
-from services.kernel.outbox import OutboxRelay
+from services.kernel.infra.mongo import ensure_outbox_index
+from services.kernel.infra.outbox import OutboxRelay
 from services.queue.commands import QueueCommands, Settings
 from services.queue.repository import QueueRepository
 from tests.unit.queue.conftest import Clock, default_catalog

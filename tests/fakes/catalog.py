@@ -1,0 +1,62 @@
+"""The test fake of the catalog client (``services.kernel.catalog.CatalogClient``): the
+same methods and answers over in-memory records. ``tests/contract/test_catalog_client.py``
+runs the same contract against it and against the real client over RPC."""
+
+import copy
+
+from services.kernel.errors import NotFound
+
+KINDS = {"sites": "site", "agencies": "agency", "services": "service", "counters": "counter"}
+
+
+class FakeCatalog:
+    def __init__(self, sites=(), services=(), counters=(), agencies=()):
+        self.records = {kind: {r["code"]: copy.deepcopy(r) for r in records}
+                        for kind, records in (("sites", sites), ("services", services),
+                                              ("counters", counters), ("agencies", agencies))}
+
+    @classmethod
+    def from_document(cls, document):
+        """From a catalog import document (``{"sites": [...], "agencies": [...], ...}``)."""
+        return cls(**{kind: document.get(kind, ()) for kind in KINDS})
+
+    def _get(self, kind, code):
+        table = self.records[kind]
+        if code not in table:
+            name = KINDS[kind]
+            raise NotFound(f"No {name} with code {code!r}.", kind=name, code=code)
+        return copy.deepcopy(table[code])
+
+    def site(self, code):
+        return self._get("sites", code)
+
+    def service(self, code):
+        return self._get("services", code)
+
+    def agency(self, code):
+        return self._get("agencies", code)
+
+    def counter(self, code):
+        return self._get("counters", code)
+
+    def current_counter(self, code):
+        return self._get("counters", code)
+
+    def services_of_site(self, site):
+        return [copy.deepcopy(s) for s in self.records["services"].values()
+                if s["site"] == site and s.get("active", True)]
+
+    def agencies(self):
+        return [copy.deepcopy(a) for a in self.records["agencies"].values()
+                if a.get("active", True)]
+
+    def names(self, site):
+        names = {("agencies", a["code"]): a["name"] for a in self.records["agencies"].values()}
+        names.update({("services", s["code"]): s["name"]
+                      for s in self.records["services"].values() if s["site"] == site})
+        return names
+
+    # -- what a test changes, as an admin would in the catalog ----------------------------
+
+    def put(self, kind, record):
+        self.records[kind][record["code"]] = copy.deepcopy(record)

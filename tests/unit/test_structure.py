@@ -1,0 +1,84 @@
+"""The shape every service and the kernel keep, checked rather than promised.
+
+- Each service's ``domain.py`` and every module of the pure kernel (``services/kernel/``
+  outside ``infra/``) imports no framework, not even transitively: checked in a fresh
+  interpreter, where nothing else has imported them first.
+- Importing the kernel has no side effect on the frameworks (no codec, no exception
+  registered), so importing a module never changes what another process decodes.
+- The registry names exactly the service folders there are.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from services import registry
+
+ROOT = Path(__file__).resolve().parents[2]
+FRAMEWORKS = ("nameko", "kombu", "pymongo", "werkzeug", "eventlet", "mongomock", "bson",
+              "amqp")
+PURE_KERNEL = sorted(f"services.kernel.{path.stem}"
+                     for path in (ROOT / "services" / "kernel").glob("*.py")
+                     if path.stem != "__init__")
+
+CHECK = """
+import importlib, json, sys
+before = set(sys.modules)
+importlib.import_module(sys.argv[1])
+frameworks = set(json.loads(sys.argv[2]))
+print(json.dumps(sorted({m for m in set(sys.modules) - before
+                         if m.split(".")[0] in frameworks})))
+"""
+
+
+def imported_frameworks(module):
+    answer = subprocess.run([sys.executable, "-c", CHECK, module, json.dumps(FRAMEWORKS)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60, check=True)
+    return json.loads(answer.stdout)
+
+
+@pytest.mark.parametrize("module", [f"services.{name}.domain" for name in registry.names()]
+                         + PURE_KERNEL)
+def test_domain_and_pure_kernel_import_no_framework(module):
+    assert imported_frameworks(module) == []
+
+
+def test_the_check_bites_on_a_module_that_imports_a_framework():
+    assert "nameko" in {m.split(".")[0] for m in imported_frameworks("services.kernel.infra.rpc")}
+
+
+def test_importing_the_kernel_registers_nothing_with_the_frameworks():
+    code = """
+import importlib, pkgutil, json
+from kombu.serialization import registry as codecs
+from nameko.exceptions import registry as errors
+codecs_before, errors_before = set(codecs._decoders), set(errors)
+import services.kernel, services.kernel.infra
+for package in (services.kernel, services.kernel.infra):
+    for info in pkgutil.iter_modules(package.__path__, package.__name__ + "."):
+        importlib.import_module(info.name)
+print(json.dumps([sorted(set(codecs._decoders) - codecs_before),
+                  sorted(set(errors) - errors_before)]))
+"""
+    answer = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                            text=True, timeout=60, check=True)
+    assert json.loads(answer.stdout) == [[], []]
+
+
+def test_the_registry_names_every_service_folder():
+    folders = {path.parent.name for path in (ROOT / "services").glob("*/service.py")}
+    assert set(registry.names()) == folders
+    for entry in registry.SERVICES:
+        assert (ROOT / entry.config_file).is_file()
+        assert entry.load().name == entry.name
+    assert len({entry.port for entry in registry.SERVICES}) == len(registry.SERVICES)
+
+
+def test_the_registry_ports_are_the_configured_defaults():
+    """The development port of each service is the one its nameko file falls back to."""
+    for entry in registry.SERVICES:
+        text = (ROOT / entry.config_file).read_text(encoding="utf-8")
+        assert f"${{{entry.address_variable}:0.0.0.0:{entry.port}}}" in text, entry.name
