@@ -1,8 +1,12 @@
 """Configuration from environment variables.
 
 nameko reads its own YAML config (see ``deploy/config/``), where every value is
-``${ENV_VAR:default}``; this module is the one place that knows the defaults, so
-code outside a nameko container (CLI commands, scripts, tests) agrees with it.
+``${ENV_VAR:}`` from the environment, with no default of its own: :func:`setting`
+takes an empty value as unset and falls back to :data:`DEFAULTS`. This module is the
+one place that decides the defaults, for the services and for code outside a nameko
+container (CLI commands, scripts, tests) alike. Only what nameko reads itself (the
+broker address, the HTTP address, the worker pool, the log level) keeps a default in
+the YAML files, and tests/unit/test_configuration.py checks it equals this one.
 """
 
 import os
@@ -30,6 +34,25 @@ DEFAULTS = {
     "FORGET_CHECK_SECONDS": "600",
     "EVENT_RETRY_SECONDS": "2",
     "RPC_TIMEOUT_SECONDS": "10",
+    "MONGO_DB_PREFIX": "antre_",
+    "CATALOG_SEED": "if-empty",
+    "PUBLIC_BASE_URL": "http://localhost:8080",
+    "NEAR_TICKETS_AHEAD": "3",
+    "SMS_PROVIDER": "log",
+    "MESSAGE_MAX_ATTEMPTS": "5",
+    "MESSAGE_RETRY_SECONDS": "5",
+    "WEBHOOK_MAX_ATTEMPTS": "10",
+    "WEBHOOK_RETRY_SECONDS": "10",
+    "MAX_PRIORITY_STREAK": "2",
+    "NO_SHOW_AFTER_RECALLS": "2",
+    # Read by nameko itself, not through setting(): deploy/config/*.yaml carries these
+    # as its ${NAME:default} defaults, and tests/unit/test_configuration.py checks that
+    # they are the same as here.
+    "LOG_LEVEL": "INFO",
+    "CATALOG_MAX_WORKERS": "10",
+    "QUEUE_MAX_WORKERS": "20",
+    "NOTIFY_MAX_WORKERS": "20",
+    "REPORTING_MAX_WORKERS": "10",
     "CATALOG_HTTP_PORT": "8001",
     "QUEUE_HTTP_PORT": "8002",
     "NOTIFY_HTTP_PORT": "8003",
@@ -54,4 +77,4 @@ def flag(value):
 
 def database_name(service_name, config=None):
     """Each service owns one database, ``<MONGO_DB_PREFIX><service>`` (``antre_catalog``)."""
-    return f"{setting('MONGO_DB_PREFIX', config) or 'antre_'}{service_name}"
+    return f"{setting('MONGO_DB_PREFIX', config)}{service_name}"

@@ -178,7 +178,7 @@ class JsonWsgiApp(WsgiApp):
 
 class JsonWebServer(WebServer):
     def get_wsgi_app(self):
-        self.cors_origin = setting("CORS_ALLOW_ORIGIN", self.container.config) or "*"
+        self.cors_origin = setting("CORS_ALLOW_ORIGIN", self.container.config)
         return JsonWsgiApp(self)
 
 
