@@ -57,7 +57,6 @@ def test_what_nameko_reads_itself_defaults_to_what_config_py_says(service, monke
     assert config["AMQP_URI"] == DEFAULTS["AMQP_URI"]
     assert config["WEB_SERVER_ADDRESS"] == f"0.0.0.0:{service.port}"
     assert str(config["max_workers"]) == DEFAULTS[f"{service.name.upper()}_MAX_WORKERS"]
-    assert DEFAULTS[f"{service.name.upper()}_HTTP_PORT"] == str(service.port)
     levels = {handler.get("level") for handler in config["LOGGING"].get("handlers", {}).values()}
     levels.add(config["LOGGING"].get("root", {}).get("level"))
     assert levels - {None} == {DEFAULTS["LOG_LEVEL"]}
