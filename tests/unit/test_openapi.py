@@ -63,8 +63,8 @@ from services.catalog.service import CatalogService
 from services.kernel import auth
 from services.kernel.infra.http import json_response
 from services.kernel.validation import Code
+from services.notify import dependencies as notify_dependencies
 from services.notify import schemas as ns
-from services.notify import service as notify_module
 from services.notify.crypto import Vault
 from services.notify.providers import LogProvider
 from services.notify.repository import NotifyRepository
@@ -1248,8 +1248,8 @@ def notify_call(service, method, path, query="", who=None, body=None, headers=No
 def read_stream(response, chunks=100):
     """What the stream sends until its first keep-alive (sleeping and waiting skipped)."""
     quick = SimpleNamespace(sleep=lambda seconds: None)
-    with patch.object(notify_module, "eventlet", quick), \
-            patch.object(notify_module, "KEEP_ALIVE_SECONDS", 0):
+    with patch.object(notify_dependencies, "eventlet", quick), \
+            patch.object(notify_dependencies, "KEEP_ALIVE_SECONDS", 0):
         sent = []
         for chunk in itertools.islice(response.response, chunks):
             sent.append(chunk)
