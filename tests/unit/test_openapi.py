@@ -785,9 +785,9 @@ def probe(name, service, method, path, who):
         content = deref(spec, op["requestBody"])["content"].get("application/json")
         body = first_example(spec, content) if content else None
     try:
-        with patch("services.reporting.service.peek_dead_letters", return_value=[]), \
-                patch("services.reporting.service.take_dead_letter", return_value=None), \
-                patch("services.reporting.service.replay_dead_letters", return_value=0):
+        with patch("services.reporting.dependencies.peek_dead_letters", return_value=[]), \
+                patch("services.reporting.dependencies.take_dead_letter", return_value=None), \
+                patch("services.reporting.dependencies.replay_dead_letters", return_value=0):
             status, _, answer = http_call(SERVICES[name], service, method.upper(),
                                           concrete(spec, method, path), who=who, body=body)
     except Exception:  # noqa: BLE001  (past the checks, the mocks answer nonsense)
@@ -1010,7 +1010,7 @@ class FakeOutbox:
 def reporting(monkeypatch):
     """The reporting service's worker over mongomock, having ingested the scripted day
     (and the broker's answer about its queues: nothing waiting)."""
-    monkeypatch.setattr("services.reporting.service.backlog",
+    monkeypatch.setattr("services.reporting.dependencies.backlog",
                         lambda amqp_uri, service: {"ready": 0, "retrying": 0, "dead": 0})
     service = worker_factory(
         ReportingService, repository=ReportingRepository(mongomock.MongoClient().reporting),
@@ -1097,9 +1097,9 @@ def take_dead_letter(amqp_uri, service_name, letter_id, action):
 def answer(service, method, path, query="", who="viewer"):
     """``(status, content type, body)`` of ``method path`` with ``who``'s credential."""
     with patch("services.reporting.service.utcnow", return_value=local("10:00")), \
-            patch("services.reporting.service.peek_dead_letters", return_value=[DEAD_LETTER]), \
-            patch("services.reporting.service.take_dead_letter", take_dead_letter), \
-            patch("services.reporting.service.replay_dead_letters", return_value=1):
+            patch("services.reporting.dependencies.peek_dead_letters", return_value=[DEAD_LETTER]), \
+            patch("services.reporting.dependencies.take_dead_letter", take_dead_letter), \
+            patch("services.reporting.dependencies.replay_dead_letters", return_value=1):
         status, headers, content = http_call(ReportingService, service, method, path, query, who)
     return status, headers["Content-Type"], content
 
