@@ -7,9 +7,6 @@ repository, the vault, catalog and queue lookups, and a clock.
 * every event is delivered to the agency webhooks that asked for it.
 """
 
-import fnmatch
-import hashlib
-import hmac
 import json
 import logging
 import secrets
@@ -18,15 +15,23 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from services.kernel import hours, phone
-from services.kernel.errors import InvalidInput, NotFound
+from services.kernel.auth import audit
+from services.kernel.errors import Forbidden, InvalidInput, NotFound
 from services.notify import speech
+from services.notify.domain import (
+    MOVES_QUEUE,
+    TERMINAL,
+    backoff,
+    message_text,
+    public_webhook,
+    signature,
+    status_link,
+    wants,
+)
+from services.notify.queries import owned_webhook
 from services.notify.repository import DEAD, FAILED, PENDING, SENT
 
 log = logging.getLogger(__name__)
-
-TERMINAL = ("completed", "no_show", "cancelled", "transferred")
-# Events after which the tickets still waiting for a service may have moved up.
-MOVES_QUEUE = ("called", "cancelled", "transferred", "no_show", "completed")
 
 
 @dataclass(frozen=True)
@@ -38,56 +43,6 @@ class Settings:
     webhook_attempts: int = 10  # with 10 s doubling: about 85 minutes before "dead"
     webhook_retry_seconds: float = 10.0  # doubles after each failure
     lease_seconds: float = 30.0
-
-
-MAX_BACKOFF_SECONDS = 3600
-
-
-def backoff(base_seconds, attempts):
-    """The wait before attempt ``attempts + 1``: base, 2 x base, 4 x base, ... (at most
-    an hour)."""
-    return min(base_seconds * (2 ** (attempts - 1)), MAX_BACKOFF_SECONDS)
-
-
-def signature(secret, timestamp, body):
-    """HMAC-SHA256 over ``<timestamp>.<body>``, hex: the ``X-Antre-Signature`` value."""
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return "sha256=" + mac.hexdigest()
-
-
-MESSAGES = {
-    "id": {
-        "issued": "Antre {site_name}: nomor antrean {ticket_number} untuk {service_name}. "
-                  "{ahead_text} Pantau di {link}",
-        "near": "Antre: {near_text} Mohon bersiap di dekat loket.",
-        "called": "Antre: nomor {ticket_number} dipanggil. Silakan menuju {counter_name} sekarang.",
-        "no_show": "Antre: nomor {ticket_number} tidak hadir saat dipanggil. Silakan ambil nomor "
-                   "baru bila masih memerlukan layanan.",
-    },
-    "en": {
-        "issued": "Antre {site_name}: ticket {ticket_number} for {service_name}. "
-                  "{ahead_text} Follow it at {link}",
-        "near": "Antre: {near_text} Please get ready near the counter.",
-        "called": "Antre: ticket {ticket_number} is called. Please go to {counter_name} now.",
-        "no_show": "Antre: ticket {ticket_number} was not present when called. Please take a "
-                   "new ticket if you still need the service.",
-    },
-}
-
-
-def ahead_phrases(lang, ahead, ticket_number):
-    """How many are before a ticket, said properly for 0, 1 and more."""
-    if lang == "en":
-        if ahead == 0:
-            return {"ahead_text": "You are next.", "near_text": f"{ticket_number} is next."}
-        word = "ticket" if ahead == 1 else "tickets"
-        return {"ahead_text": f"{ahead} {word} ahead of you.",
-                "near_text": f"{ahead} {word} left before {ticket_number}."}
-    if ahead == 0:
-        return {"ahead_text": "Anda berikutnya.",
-                "near_text": f"giliran {ticket_number} berikutnya."}
-    return {"ahead_text": f"Ada {ahead} antrean sebelum Anda.",
-            "near_text": f"tinggal {ahead} antrean lagi sebelum {ticket_number}."}
 
 
 POSITIONS_PER_CALL = 500  # what the queue's ``positions`` answers at most at once
@@ -124,9 +79,7 @@ class NotifyCommands:
             "phone": self.vault.seal(normalised), "phone_masked": masked, "lang": lang,
             "sent": {}, "ended": False, "created_at": self.clock(),
         })
-        link = f"{self.settings.public_base_url}/tiket/{ticket['ticket_id']}"
-        if secret:
-            link += f"#{secret}"  # a fragment never reaches a server, so no log keeps it
+        link = status_link(self.settings.public_base_url, ticket["ticket_id"], secret)
         ahead = (ticket.get("position") or 1) - 1
         self._message(ticket["ticket_id"], "issued", ahead=ahead, link=link)
         return {"ticket_id": ticket["ticket_id"], "phone": masked, "lang": lang}
@@ -138,13 +91,8 @@ class NotifyCommands:
             return False
         service = self._lookup(self.catalog.service, subscription["service"])
         site = self._lookup(self.catalog.site, subscription["site"])
-        if "ahead" in values:
-            values.update(ahead_phrases(subscription["lang"], values["ahead"],
-                                        subscription["ticket_number"]))
-        text = MESSAGES[subscription["lang"]][kind].format(
-            ticket_number=subscription["ticket_number"],
-            service_name=service.get("name", subscription["service"]),
-            site_name=site.get("name", subscription["site"]), **values)
+        text = message_text(subscription, kind, service.get("name", subscription["service"]),
+                            site.get("name", subscription["site"]), **values)
         now = self.clock()
         self.repo.queue_message({
             "_id": f"{ticket_id}:{kind}", "ticket_id": ticket_id, "kind": kind,
@@ -234,9 +182,14 @@ class NotifyCommands:
 
     # -- webhooks -------------------------------------------------------------------------
 
-    def register_webhook(self, agency, url, secret=None, event_types=("*",)):
+    def register_webhook(self, agency, url, secret=None, event_types=("*",), by=None):
         """Register an agency endpoint. Without a ``secret`` one is made and answered
-        once (it is stored encrypted and never shown again)."""
+        once (it is stored encrypted and never shown again). ``by``, the principal asking
+        over HTTP: an agency admin registers only its own agency's webhooks ("*", every
+        agency, is the MPP's), and the registration is audit-logged."""
+        if by is not None and not by.in_agency(agency):
+            raise Forbidden("Admin instansi hanya dapat mendaftarkan webhook instansinya.",
+                            agency=agency)
         webhook_id = uuid.uuid4().hex
         chosen = secret or secrets.token_urlsafe(32)
         record = {"_id": webhook_id, "agency": agency, "url": url,
@@ -244,9 +197,21 @@ class NotifyCommands:
                   "active": True, "created_at": self.clock()}
         self.repo.add_webhook(record)
         answer = public_webhook(record)
+        if by is not None:
+            audit(self.repo.db.audit, by, "webhook_created",
+                  {"kind": "webhook", "code": webhook_id}, after=public_webhook(record))
         if not secret:
             answer["secret"] = chosen
         return answer
+
+    def set_webhook_active(self, webhook_id, active, by):
+        """(De)activate one of ``by``'s agency's webhooks (audit-logged): the webhook as
+        it now is."""
+        before = public_webhook(owned_webhook(self.repo, by, webhook_id))
+        record = public_webhook(self.repo.set_webhook_active(webhook_id, active))
+        audit(self.repo.db.audit, by, "webhook_activated" if active else "webhook_deactivated",
+              {"kind": "webhook", "code": webhook_id}, before, record)
+        return record
 
     def _queue_webhook_deliveries(self, envelope):
         agency = envelope.get("agency")
@@ -256,7 +221,7 @@ class NotifyCommands:
             candidates = self.repo.webhooks_for_agency(agency)
         now = self.clock()
         for webhook in candidates:
-            if not any(fnmatch.fnmatchcase(envelope["type"], p) for p in webhook["event_types"]):
+            if not wants(webhook, envelope["type"]):
                 continue
             self.repo.queue_delivery({
                 "_id": f"{webhook['_id']}:{envelope['id']}", "webhook_id": webhook["_id"],
@@ -314,11 +279,18 @@ class NotifyCommands:
             status, next_at = PENDING, now + timedelta(seconds=backoff(base, attempts))
         self.repo.record_attempt(collection, record["_id"], entry, status, next_at)
 
-    def redeliver(self, delivery_id):
+    def redeliver(self, delivery_id, by=None):
+        """Try a dead (or failed) delivery again from now. ``by``, the principal asking
+        over HTTP: only for its own agency's webhooks, and audit-logged."""
+        if by is not None:
+            owned_webhook(self.repo, by, delivery_id.split(":")[0])
         delivery = self.repo.redeliver(delivery_id, self.clock())
         if delivery is None:
             raise NotFound(f"Tidak ada pengiriman gagal dengan id {delivery_id}.",
                            delivery_id=delivery_id)
+        if by is not None:
+            audit(self.repo.db.audit, by, "delivery_redelivered",
+                  {"kind": "delivery", "code": delivery_id})
         return delivery
 
     # -- citizen messages -----------------------------------------------------------------
@@ -348,9 +320,3 @@ class NotifyCommands:
                          dead=FAILED)
         return sent
 
-
-def public_webhook(record):
-    """A webhook as the API shows it: never its secret."""
-    return {"webhook_id": record["_id"], "agency": record["agency"], "url": record["url"],
-            "event_types": record["event_types"], "active": record["active"],
-            "created_at": record["created_at"]}

@@ -63,8 +63,8 @@ from services.catalog.service import CatalogService
 from services.kernel import auth
 from services.kernel.infra.http import json_response
 from services.kernel.validation import Code
+from services.notify import dependencies as notify_dependencies
 from services.notify import schemas as ns
-from services.notify import service as notify_module
 from services.notify.crypto import Vault
 from services.notify.providers import LogProvider
 from services.notify.repository import NotifyRepository
@@ -785,9 +785,9 @@ def probe(name, service, method, path, who):
         content = deref(spec, op["requestBody"])["content"].get("application/json")
         body = first_example(spec, content) if content else None
     try:
-        with patch("services.reporting.service.peek_dead_letters", return_value=[]), \
-                patch("services.reporting.service.take_dead_letter", return_value=None), \
-                patch("services.reporting.service.replay_dead_letters", return_value=0):
+        with patch("services.reporting.dependencies.peek_dead_letters", return_value=[]), \
+                patch("services.reporting.dependencies.take_dead_letter", return_value=None), \
+                patch("services.reporting.dependencies.replay_dead_letters", return_value=0):
             status, _, answer = http_call(SERVICES[name], service, method.upper(),
                                           concrete(spec, method, path), who=who, body=body)
     except Exception:  # noqa: BLE001  (past the checks, the mocks answer nonsense)
@@ -1010,7 +1010,7 @@ class FakeOutbox:
 def reporting(monkeypatch):
     """The reporting service's worker over mongomock, having ingested the scripted day
     (and the broker's answer about its queues: nothing waiting)."""
-    monkeypatch.setattr("services.reporting.service.backlog",
+    monkeypatch.setattr("services.reporting.dependencies.backlog",
                         lambda amqp_uri, service: {"ready": 0, "retrying": 0, "dead": 0})
     service = worker_factory(
         ReportingService, repository=ReportingRepository(mongomock.MongoClient().reporting),
@@ -1097,9 +1097,9 @@ def take_dead_letter(amqp_uri, service_name, letter_id, action):
 def answer(service, method, path, query="", who="viewer"):
     """``(status, content type, body)`` of ``method path`` with ``who``'s credential."""
     with patch("services.reporting.service.utcnow", return_value=local("10:00")), \
-            patch("services.reporting.service.peek_dead_letters", return_value=[DEAD_LETTER]), \
-            patch("services.reporting.service.take_dead_letter", take_dead_letter), \
-            patch("services.reporting.service.replay_dead_letters", return_value=1):
+            patch("services.reporting.dependencies.peek_dead_letters", return_value=[DEAD_LETTER]), \
+            patch("services.reporting.dependencies.take_dead_letter", take_dead_letter), \
+            patch("services.reporting.dependencies.replay_dead_letters", return_value=1):
         status, headers, content = http_call(ReportingService, service, method, path, query, who)
     return status, headers["Content-Type"], content
 
@@ -1248,8 +1248,8 @@ def notify_call(service, method, path, query="", who=None, body=None, headers=No
 def read_stream(response, chunks=100):
     """What the stream sends until its first keep-alive (sleeping and waiting skipped)."""
     quick = SimpleNamespace(sleep=lambda seconds: None)
-    with patch.object(notify_module, "eventlet", quick), \
-            patch.object(notify_module, "KEEP_ALIVE_SECONDS", 0):
+    with patch.object(notify_dependencies, "eventlet", quick), \
+            patch.object(notify_dependencies, "KEEP_ALIVE_SECONDS", 0):
         sent = []
         for chunk in itertools.islice(response.response, chunks):
             sent.append(chunk)

@@ -8,28 +8,24 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.kernel.errors import InvalidInput, NotFound
-from services.notify.commands import NotifyCommands, Settings, signature
+from services.notify.commands import NotifyCommands, Settings
 from services.notify.crypto import Vault
+from services.notify.domain import signature
 from services.notify.providers import DeliveryFailed, LogProvider
 from services.notify.repository import NotifyRepository
 from services.queue import domain as queue_domain
+from tests.fakes.catalog import FakeCatalog
 
 T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # 09:00 in Jakarta
 NUMBER = "0812-3456-7890"
 
 
-class FakeCatalog:
-    def site(self, code):
-        return {"code": code, "name": "MPP Banyuwangi", "timezone": "Asia/Jakarta"}
-
-    def service(self, code):
-        return {"code": code, "name": "Perekaman KTP-el"}
-
-    def agency(self, code):
-        return {"code": code, "name": "Disdukcapil"}
-
-    def counter(self, code):
-        return {"code": code, "name": f"Loket {int(code[-2:])}"}
+CATALOG = FakeCatalog(
+    sites=[{"code": "BWI", "name": "MPP Banyuwangi", "timezone": "Asia/Jakarta"}],
+    services=[{"code": "KTP-EL", "site": "BWI", "agency": "DISDUKCAPIL",
+               "name": "Perekaman KTP-el"}],
+    agencies=[{"code": "DISDUKCAPIL", "name": "Disdukcapil"}],
+    counters=[{"code": f"BWI-L{n:02d}", "site": "BWI", "name": f"Loket {n}"} for n in (5, 12)])
 
 
 class Clock:
@@ -66,7 +62,7 @@ def positions():
 def notify(database, clock, positions):
     repo = NotifyRepository(database("notify"))
     repo.ensure_indexes()
-    return NotifyCommands(repo, Vault(), FakeCatalog(), positions.ask, clock,
+    return NotifyCommands(repo, Vault(), CATALOG, positions.ask, clock,
                           Settings(near_ahead=2, message_retry_seconds=10,
                                    webhook_retry_seconds=5, webhook_attempts=3))
 
@@ -309,7 +305,7 @@ def test_a_deactivated_webhook_parks_its_deliveries_and_a_bad_key_is_recorded(no
 
 
 def test_zero_and_one_ahead_read_naturally():
-    from services.notify.commands import ahead_phrases
+    from services.notify.domain import ahead_phrases
 
     assert ahead_phrases("id", 0, "A-001")["ahead_text"] == "Anda berikutnya."
     assert ahead_phrases("en", 1, "A-001")["near_text"] == "1 ticket left before A-001."

@@ -1,0 +1,128 @@
+"""What the notify service is wired to: its store, its secrets and message provider,
+the webhook HTTP client, its settings, the catalog, and the display boards' event
+stream. Everything framework-bound that ``service.py`` injects lives here."""
+
+import json
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import eventlet
+from nameko.extensions import DependencyProvider
+
+from services.kernel.auth import warn_if_open
+from services.kernel.catalog import CatalogClient
+from services.kernel.config import setting
+from services.kernel.errors import NotFound
+from services.kernel.infra.http import json_ready
+from services.kernel.infra.mongo import MongoDatabase
+from services.kernel.infra.pages import asset, page
+from services.notify.commands import Settings
+from services.notify.crypto import Vault
+from services.notify.providers import provider_from
+from services.notify.repository import NotifyRepository
+
+STATIC = Path(__file__).parent / "static"
+ASSETS = ("display.js", "display.css")  # the page itself is served at /display/<site>
+ASSET_CACHE = "max-age=300"  # a board's assets are cached five minutes (as documented)
+STREAM_POLL_SECONDS = 0.25
+KEEP_ALIVE_SECONDS = 15
+
+
+class NotifyStore(MongoDatabase):
+    def __init__(self):
+        super().__init__(NotifyRepository)
+
+    def start(self):
+        warn_if_open(self.container.config, self.container.service_name)
+
+
+class Secrets(DependencyProvider):
+    """The vault (encryption at rest) and the message provider of this container."""
+
+    def setup(self):
+        config = self.container.config
+        self.vault = Vault(setting("NOTIFY_SECRET_KEY", config))
+        self.provider = provider_from(lambda name: setting(name, config))
+
+    def get_dependency(self, worker_ctx):
+        return self
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None  # a redirect is an answer (3xx, a failure), never followed
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
+def http_post(url, body, headers, timeout=10.0):
+    """POST and answer the status code (an HTTP error status is an answer, not a raise).
+    Redirects are not followed: register the final URL."""
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with _OPENER.open(request, timeout=timeout) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def settings_from(config):
+    """Notify's :class:`Settings` from the container's configuration."""
+    def number(name, default, cast=int):
+        value = setting(name, config)
+        return cast(value) if value not in (None, "") else default
+
+    return Settings(
+        near_ahead=number("NEAR_TICKETS_AHEAD", 3),
+        public_base_url=setting("PUBLIC_BASE_URL", config) or "http://localhost:8080",
+        message_attempts=number("MESSAGE_MAX_ATTEMPTS", 5),
+        message_retry_seconds=number("MESSAGE_RETRY_SECONDS", 5.0, float),
+        webhook_attempts=number("WEBHOOK_MAX_ATTEMPTS", 10),
+        webhook_retry_seconds=number("WEBHOOK_RETRY_SECONDS", 10.0, float),
+    )
+
+
+def catalog_client(catalog_rpc, catalog_cache):
+    """The catalog as every service asks it: the catalog's RPC behind the shared cache."""
+    return CatalogClient(catalog_rpc, catalog_cache)
+
+
+def display_page(config, site, lang):
+    """The display board's page, through the kernel's page serving."""
+    return page(STATIC, "display.html", config, SITE=site, LANG=lang)
+
+
+def display_asset(name):
+    """A display board's script or style sheet, through the kernel's page serving."""
+    if name not in ASSETS:
+        raise NotFound(f"Berkas {name} tidak ada.", name=name)
+    response = asset(STATIC, name)
+    response.headers["Cache-Control"] = ASSET_CACHE
+    return response
+
+
+def sse(announcement):
+    return (f"id: {announcement['seq']}\nevent: announcement\n"
+            f"data: {json.dumps(json_ready(announcement), ensure_ascii=False)}\n\n")
+
+
+def announcement_stream(queries, site, after):
+    """Server-Sent Events: every announcement after ``after``, then each new one."""
+    last = after
+    quiet = 0.0
+    yield "retry: 3000\n\n"
+    while True:
+        items = queries.announcements_after(site, last)
+        for item in items:
+            last = item["seq"]
+            yield sse(item)
+        if items:
+            quiet = 0.0
+            continue
+        eventlet.sleep(STREAM_POLL_SECONDS)
+        quiet += STREAM_POLL_SECONDS
+        if quiet >= KEEP_ALIVE_SECONDS:
+            quiet = 0.0
+            yield ": keep-alive\n\n"
