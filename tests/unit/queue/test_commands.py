@@ -225,6 +225,22 @@ def test_transfer_keeps_the_visit_and_its_place_by_arrival_time(queue, repo, clo
     assert transferred[0]["data"]["service_seconds"] == 240
 
 
+def test_a_transfer_answers_the_leg_as_written_without_reading_it_back(queue, queries, repo,
+                                                                       clock):
+    queue.open_counter("L01")
+    queue.issue("KK")
+    citizen, _ = queue.issue("KTP-EL")
+    queue.call_next("L01")
+    queue.start(citizen["ticket_id"], "L01")
+    reads = []
+    original = repo.ticket
+    repo.ticket = lambda ticket_id: reads.append(ticket_id) or original(ticket_id)
+    leg = queue.transfer(citizen["ticket_id"], "L01", "KK")
+    repo.ticket = original
+    assert leg["ticket_id"] not in reads
+    assert leg == queries.view(leg["ticket_id"])  # the same answer a read gives
+
+
 def test_transfer_does_not_count_against_the_targets_quota(queue):
     queue.open_counter("L01")
     for _ in range(3):
