@@ -1,18 +1,16 @@
-"""What the queue can be asked to do. Entry points call these and nothing else writes.
+"""What the queue can be asked to do that writes. Entry points call these and nothing
+else writes; each answers with what it wrote (the read views are in ``queries.py``).
 
 ``catalog`` is anything with ``site(code)``, ``service(code)``, ``counter(code)`` and
 ``services_of_site(code)`` returning catalog records (the service uses RPC with a
 short cache; unit tests use a fake). ``clock()`` returns an aware ``datetime``.
 """
 
-import hashlib
-import hmac
 import secrets
 import uuid
-from dataclasses import dataclass
 
 from services.kernel import hours
-from services.kernel.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from services.kernel.errors import Conflict, InvalidInput
 from services.queue import domain, messages
 from services.queue.domain import (
     CALLED,
@@ -24,27 +22,14 @@ from services.queue.domain import (
     TRANSFERRED,
     WAITING,
 )
+from services.queue.queries import QueueQueries, Settings, public, ticket_secret_digest
 
-
-@dataclass(frozen=True)
-class Settings:
-    max_priority_streak: int = 2  # priority calls in a row while a regular ticket waits
-    no_show_after_recalls: int = 2  # recalls before a called ticket may be marked no-show
-    estimate_window: int = 20  # recent completed services averaged for estimates
-    default_site: str = "BWI"
-
-
-# Ticket fields that stay inside the queue service.
-PRIVATE = ("_id", "secret_hash", "version", "active_counter", "queue_key", "visit_key",
-           "visit_arrived_at")
+# What staff do to a ticket at their counter (``act``), by name.
+ACTIONS = ("recall", "start", "complete", "no_show")
 
 
 class ServiceClosed(Conflict):
     code = "closed"
-
-
-def hash_secret(secret):
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def _new_id():
@@ -57,17 +42,15 @@ class QueueCommands:
         self.catalog = catalog
         self.clock = clock
         self.settings = settings
+        self.queries = QueueQueries(repository, catalog, clock, settings)  # reads before writes
 
     # -- helpers ------------------------------------------------------------------------
 
     def _today(self, site, now):
-        return hours.local_day(site["timezone"], now).isoformat()
+        return self.queries.today(site, now)
 
     def _ticket(self, ticket_id):
-        ticket = self.repo.ticket(ticket_id)
-        if ticket is None:
-            raise NotFound(f"Tiket {ticket_id} tidak ditemukan.", ticket_id=ticket_id)
-        return ticket
+        return self.queries.ticket(ticket_id)
 
     def _active_service(self, code, site_code=None):
         service = self.catalog.service(code)
@@ -76,17 +59,6 @@ class QueueCommands:
         if site_code and service["site"] != site_code:
             raise InvalidInput({"service": [f"Layanan {code} tidak tersedia di {site_code}."]})
         return service
-
-    def _estimate(self, site, service, ahead, local_day, recent=None, counters=None):
-        """``(estimated minutes, open counters)``; ``recent`` service seconds and the
-        open ``counters`` are looked up unless the caller already has them."""
-        if recent is None:
-            recent = self.repo.recent_service_seconds(site["code"], service["code"], local_day,
-                                                      self.settings.estimate_window)
-        if counters is None:
-            counters = self.repo.open_counters_serving(site["code"], service["code"])
-        average = domain.average_service_minutes(recent, service["typical_service_minutes"])
-        return domain.estimate_wait_minutes(ahead, counters, average), counters
 
     # -- issuing ------------------------------------------------------------------------
 
@@ -127,69 +99,22 @@ class QueueCommands:
             "queue_key": domain.queue_key(now, number),
             "visit_key": domain.queue_key(now, number),  # where later legs of the visit queue
             "recalls": 0,
-            "secret_hash": hash_secret(secret),
+            "secret_hash": ticket_secret_digest(secret),
         }
         ahead = domain.ahead_of_newest(sequence.get("waiting") or {}, priority)
         recent = self.repo.recent_service_seconds(site["code"], service["code"], local_day,
                                                   self.settings.estimate_window, sequence)
-        estimate, counters = self._estimate(site, service, ahead, local_day, recent=recent)
+        estimate, counters = self.queries.estimate(site, service, ahead, local_day,
+                                                   recent=recent)
         event = domain.ticket_event(ticket, "issue", now, position=ahead + 1,
                                     estimated_wait_minutes=estimate)
         self.repo.insert_ticket(ticket, [event])
-        return self.public(ticket, ahead, estimate, counters), secret
-
-    # -- reading ------------------------------------------------------------------------
-
-    def check_secret(self, ticket_id, secret):
-        ticket = self._ticket(ticket_id)
-        if not secret or not hmac.compare_digest(ticket["secret_hash"], hash_secret(secret)):
-            raise Unauthorized("Kode rahasia tiket tidak ada atau salah.")
-        return ticket
-
-    def view(self, ticket_id):
-        """A ticket as citizens and staff see it: status, position, estimate, counter."""
-        ticket = self._ticket(ticket_id)
-        if ticket["status"] != WAITING:
-            return self.public(ticket)
-        site = self.catalog.site(ticket["site"])
-        service = self.catalog.service(ticket["service"])
-        ahead = self.repo.count_ahead(ticket)
-        estimate, counters = self._estimate(site, service, ahead, ticket["local_day"])
-        return self.public(ticket, ahead, estimate, counters)
-
-    def positions(self, ticket_ids):
-        """``{ticket_id: position}`` (1 = next) of each waiting ticket among
-        ``ticket_ids``; None for one that is not waiting or not known. One read of the
-        tickets by id, and the counts ahead of each waiting one (on an index)."""
-        found = {t["_id"]: t for t in self.repo.live_tickets_by_id(ticket_ids)}
-        return {ticket_id: (self.repo.count_ahead(found[ticket_id]) + 1
-                            if found.get(ticket_id, {}).get("status") == WAITING else None)
-                for ticket_id in ticket_ids}
-
-    @staticmethod
-    def public(ticket, ahead=None, estimate=None, counters=None):
-        """A ticket as answered; ``ahead``/``estimate``/``counters`` for a waiting one."""
-        body = {k: v for k, v in ticket.items() if k not in PRIVATE}
-        body["ticket_id"] = ticket["_id"]
-        body["position"] = None if ahead is None else ahead + 1
-        body["estimated_wait_minutes"] = estimate
-        body["open_counters"] = counters
-        return body
+        return public(ticket, ahead, estimate, counters), secret
 
     # -- counters -----------------------------------------------------------------------
 
-    def counter_state_or_closed(self, code):
-        """The counter's state; one never opened is closed (404 if the catalog has none)."""
-        state = self.repo.counter(code)
-        if state is not None:
-            return state
-        record = self.catalog.current_counter(code)
-        return {"_id": code, "site": record["site"], "agency": record["agency"],
-                "services": list(record["services"]), "state": COUNTER_CLOSED, "reason": None,
-                "since": None, "version": None}
-
     def _counter_state(self, code):
-        state = self.counter_state_or_closed(code)
+        state = self.queries.counter_state_or_closed(code)
         if state["version"] is None and state["state"] == COUNTER_CLOSED:
             raise Conflict(f"Loket {code} belum dibuka.", counter=code, state=COUNTER_CLOSED)
         return state
@@ -228,7 +153,7 @@ class QueueCommands:
         Returns ``(counter state, returned ticket or None)``.
         """
         now = self.clock()
-        state = self.counter_state_or_closed(code)
+        state = self.queries.counter_state_or_closed(code)
         if state["state"] == COUNTER_CLOSED:
             return state, None  # closing a closed counter changes nothing
         active = self.repo.active_ticket_of(code)
@@ -311,6 +236,11 @@ class QueueCommands:
                            f"{ticket.get('counter')}, bukan {counter}.", ticket_id=ticket_id,
                            counter=ticket.get("counter"))
         return ticket
+
+    def act(self, ticket_id, action, counter):
+        """One of :data:`ACTIONS` on a ticket, by ``counter``."""
+        return {"recall": self.recall, "start": self.start, "complete": self.complete,
+                "no_show": self.no_show}[action](ticket_id, counter)
 
     def recall(self, ticket_id, counter):
         now = self.clock()
@@ -413,7 +343,7 @@ class QueueCommands:
         self._end(self.repo.update_ticket(ticket, "transfer", changes, [transferred],
                                           unset=("active_counter",)))
         self.repo.insert_pending_leg(ticket["_id"], changes["pending_leg"])
-        return self.view(leg_id)
+        return self.queries.waiting_view(leg, service=target)  # as written: no read-back
 
     # -- the end of a day ---------------------------------------------------------------
 
@@ -441,6 +371,16 @@ class QueueCommands:
                     continue  # called in the meantime: no longer ours to close
         return closed
 
+    def recount_waiting(self, pause):
+        """Correct the waiting count of each service day that has tickets waiting;
+        ``pause()`` is called between days (so that requests go on between them).
+        Returns how many days were corrected."""
+        fixed = 0
+        for site, local_day in self.repo.live_waiting_days():
+            fixed += self.repo.recount_waiting(site, local_day)
+            pause()
+        return fixed
+
     # -- feedback -----------------------------------------------------------------------
 
     def feedback(self, ticket_id, scores, comment=None):
@@ -459,65 +399,3 @@ class QueueCommands:
         event = domain.feedback_event(ticket, scores, bool(comment), now)
         self.repo.insert_feedback(record, [event])
         return {k: v for k, v in record.items() if k != "_id"} | {"ticket_id": ticket_id}
-
-    # -- overview -----------------------------------------------------------------------
-
-    def overview(self, site_code=None):
-        """Per service of a site: waiting, now serving, average wait today, estimate.
-
-        One read of the live tickets, one of the counters and one of the day's
-        sequences (which keep the waits and service times of the tickets that ended),
-        whatever the number of services and however many tickets the day has seen.
-        """
-        now = self.clock()
-        site = self.catalog.site(site_code or self.settings.default_site)
-        local_day = self._today(site, now)
-        per_service = {}
-        for t in self.repo.live_tickets(site["code"], local_day, {
-                "service": 1, "status": 1, "ticket_number": 1, "counter": 1,
-                "waiting_seconds": 1, "queue_key": 1}):
-            entry = per_service.setdefault(t["service"], {"waiting": 0, "now_serving": [],
-                                                          "waits": []})
-            if t["status"] == WAITING:
-                entry["waiting"] += 1
-            elif t["status"] in (CALLED, SERVING):
-                entry["now_serving"].append({"ticket_number": t["ticket_number"],
-                                             "counter": t.get("counter"),
-                                             "status": t["status"], "_key": t["queue_key"]})
-            if t.get("waiting_seconds") is not None and t["status"] != WAITING:
-                entry["waits"].append(t["waiting_seconds"])
-        open_counters = {}
-        for counter in self.repo.counters_of_site(site["code"]):
-            if counter["state"] == COUNTER_OPEN:
-                for code in counter["services"]:
-                    open_counters[code] = open_counters.get(code, 0) + 1
-        sequences = self.repo.sequences_of(site["code"], local_day)
-        empty = {"waiting": 0, "now_serving": [], "waits": []}
-        services = []
-        for service in self.catalog.services_of_site(site["code"]):
-            entry = per_service.get(service["code"], empty)
-            sequence = sequences.get(service["code"], {})
-            recent = list(reversed(sequence.get("recent_service") or []))
-            estimate, counters = self._estimate(
-                site, service, entry["waiting"], local_day,
-                recent=recent[: self.settings.estimate_window],
-                counters=open_counters.get(service["code"], 0))
-            ended = sequence.get("waits") or {}
-            count = ended.get("count", 0) + len(entry["waits"])
-            seconds = ended.get("seconds", 0) + sum(entry["waits"])
-            serving = sorted(entry["now_serving"], key=lambda t: t["_key"])
-            services.append({
-                "service": service["code"], "name": service["name"],
-                "agency": service["agency"], "ticket_prefix": service["ticket_prefix"],
-                "waiting": entry["waiting"],
-                "now_serving": [{k: v for k, v in t.items() if k != "_key"} for t in serving],
-                "open_counters": counters,
-                "average_wait_minutes": round(seconds / count / 60, 1) if count else None,
-                "estimated_wait_minutes": estimate,
-                "issued_today": sequence.get("issued", 0),
-                "daily_quota": service.get("daily_quota"),
-            })
-        state = hours.status(site, now)
-        return {"site": site["code"], "local_day": local_day, "open": state.open,
-                "next_open": state.next_open.isoformat() if state.next_open else None,
-                "services": services}

@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.queue.commands import QueueCommands, Settings
+from services.queue.queries import QueueQueries
 from services.queue.repository import QueueRepository
 from tests.fakes.catalog import FakeCatalog
 from tests.unit.catalog.factories import agency, counter, service, site
@@ -62,6 +63,12 @@ def repo(database):
 def queue(repo, catalog, clock):
     return QueueCommands(repo, catalog, clock, Settings(max_priority_streak=2,
                                                         no_show_after_recalls=2))
+
+
+@pytest.fixture
+def queries(repo, catalog, clock):
+    return QueueQueries(repo, catalog, clock, Settings(max_priority_streak=2,
+                                                       no_show_after_recalls=2))
 
 
 def outbox_events(repo, collection="tickets"):
