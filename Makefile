@@ -35,8 +35,8 @@ lint: $(BIN)/.installed ## ruff, then the Dockerfile and compose checks
 	bash deploy/lint.sh
 	bash deploy/lint-asyncapi.sh
 
-run: $(BIN)/.installed ## Every service in the foreground on the local RabbitMQ; Ctrl-C stops all
-	bash deploy/run-local.sh $(SERVICES)
+run: $(BIN)/.installed ## The hall on http://localhost:8080/ (local RabbitMQ, nginx); docs/development.md
+	PYTHON=$(BIN)/python bash deploy/run-local.sh $(RUN_SERVICES)
 
 replay: $(BIN)/.installed ## Rebuild the reports from the stored events (reporting must run)
 	$(BIN)/python -m services.reporting.cli replay
