@@ -36,7 +36,8 @@ from services.catalog.repository import CatalogRepository
 from services.kernel.contract import contract
 from services.kernel.events import CONTENT_TYPE
 from services.kernel.infra.cache import TtlCache
-from services.queue.commands import QueueCommands, Settings
+from services.queue.commands import QueueCommands
+from services.queue.queries import Settings
 from services.queue.repository import QueueRepository
 from services.reporting.repository import ReportingRepository
 from services.reporting.service import ReportingService

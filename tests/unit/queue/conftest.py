@@ -4,8 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.queue.commands import QueueCommands, Settings
-from services.queue.queries import QueueQueries
+from services.queue.commands import QueueCommands
+from services.queue.queries import QueueQueries, Settings
 from services.queue.repository import QueueRepository
 from tests.fakes.catalog import FakeCatalog
 from tests.unit.catalog.factories import agency, counter, service, site

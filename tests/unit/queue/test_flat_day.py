@@ -14,7 +14,8 @@ import pytest
 
 from services.kernel.contract import contract
 from services.kernel.infra import embedded
-from services.queue.commands import QueueCommands, Settings
+from services.queue.commands import QueueCommands
+from services.queue.queries import Settings
 from services.queue.repository import QueueRepository
 from tests.unit.queue.conftest import Clock, default_catalog
 from tests.unit.queue.test_indexes import RecordingDatabase, settle

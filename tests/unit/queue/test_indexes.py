@@ -16,7 +16,8 @@ import pytest
 
 from services.kernel.infra.mongo import ensure_outbox_index
 from services.kernel.infra.outbox import OutboxRelay
-from services.queue.commands import QueueCommands, Settings
+from services.queue.commands import QueueCommands
+from services.queue.queries import Settings
 from services.queue.repository import QueueRepository
 from tests.unit.queue.conftest import Clock, default_catalog
 
