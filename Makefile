@@ -31,7 +31,7 @@ test-system: $(BIN)/.installed ## Services as processes behind nginx, a day with
 	$(BIN)/python -m pytest tests/system
 
 lint: $(BIN)/.installed ## ruff, then the Dockerfile and compose checks
-	$(BIN)/ruff check services tests examples scripts
+	$(BIN)/ruff check services tests examples scripts antre_devtools
 	bash deploy/lint.sh
 	bash deploy/lint-asyncapi.sh
 

@@ -34,7 +34,10 @@ if ! command -v nginx >/dev/null 2>&1; then
 else
   tmp="$(mktemp -d)"
   trap 'rm -rf "${tmp}"' EXIT
-  bash deploy/nginx/local.sh "${tmp}" 8080 127.0.0.1:8001 127.0.0.1:8002 127.0.0.1:8003 127.0.0.1:8004
+  # One upstream per service of services/registry.py, in its order, on its development port.
+  read -r -a upstreams < <(python -c 'from services import registry
+print(" ".join(f"127.0.0.1:{e.port}" for e in registry.SERVICES))')
+  bash deploy/nginx/local.sh "${tmp}" 8080 "${upstreams[@]}"
   nginx -t -q -e stderr -p "${tmp}" -c "${tmp}/nginx.conf"
   echo "ok"
 fi

@@ -6,7 +6,7 @@ compose applies (``deploy/rabbitmq/definitions.json``). nginx from Debian's
 packages is the gateway, with the compose template ``deploy/nginx/antre.conf`` rendered by
 ``deploy/nginx/local.sh``. Every request of the day goes through the gateway.
 
-The day is the simulator of ``make demo`` (``scripts/demo.py``): citizens take tickets at a
+The day is the simulator of ``make demo`` (``antre_devtools.hall``): citizens take tickets at a
 kiosk with a morning peak and a civil-registry-heavy mix, twelve counters call, serve,
 recall, mark no-shows and transfer, some citizens cancel and some fill in the survey. While
 it runs the test stops services the way operators and kernels do:
@@ -37,7 +37,6 @@ it names one (``mongodb://``), else ``tests/system/wire_mongo.py``, an in-memory
 that speaks MongoDB's wire protocol, in a process of its own that is never restarted.
 """
 
-import importlib.util
 import json
 import os
 import random
@@ -52,34 +51,23 @@ import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 import requests
 from kombu import Connection, Queue, binding
 
-from services.brokeraccess import definitions
+from antre_devtools import ROOT, harness
+from antre_devtools import hall as simulator
+from services import registry
 from services.kernel.infra.outbox import events_exchange
 from tests.system.wire_mongo import spawn_server, stop_server
 
-ROOT = Path(__file__).resolve().parents[2]
 TICKETS = 90
 MINUTES = 1.0  # wall-clock minutes of the simulated opening hours
 # (share of the day's citizens who have arrived, service, how it is stopped)
 RESTARTS = ((0.3, "queue", "term"), (0.5, "reporting", "kill"), (0.7, "queue", "kill"))
 STARTUP_SECONDS = 60.0
 SETTLE_SECONDS = 120.0
-
-
-def _load(name, path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-demo = _load("antre_demo_for_system_test", ROOT / "scripts/demo.py")
-bench = demo.bench
 
 
 # -- the processes -----------------------------------------------------------------------------
@@ -121,9 +109,9 @@ def durable_mongo_url(tmp_path):
 @pytest.fixture
 def vhost():
     """A private vhost with the definitions compose applies (deploy/rabbitmq/definitions.json)."""
-    vhost = bench.Vhost(bench.MANAGEMENT_URL, f"antre-system-{uuid.uuid4().hex[:8]}")
+    vhost = harness.Vhost(harness.MANAGEMENT_URL, f"antre-system-{uuid.uuid4().hex[:8]}")
     vhost.create()
-    definitions.apply(bench.MANAGEMENT_URL, vhost.name, definitions.load())
+    vhost.apply_definitions()
     yield vhost
     vhost.delete()
 
@@ -131,7 +119,7 @@ def vhost():
 @pytest.fixture
 def event_tap(vhost):
     """A durable queue bound to every event, declared before any service starts."""
-    amqp_uri = f"{bench.AMQP_URL}/{quote(vhost.name, safe='')}"
+    amqp_uri = harness.amqp_uri_for(harness.AMQP_URL, vhost.name)
     exchange = events_exchange()
     queue = Queue("system-test.tap", exchange, bindings=[binding(exchange, routing_key="#")],
                   durable=True, auto_delete=False)
@@ -168,19 +156,16 @@ class Hall:
     def __init__(self, work_dir, gateway_dir, vhost, mongo_url, nginx):
         self.work_dir, self.gateway_dir = work_dir, gateway_dir
         self.nginx_binary = nginx
-        self.ports = {name: bench.free_port() for name in demo.SERVICES}
-        self.gateway = f"http://127.0.0.1:{bench.free_port()}"
+        self.ports = harness.free_ports()
+        self.gateway = f"http://127.0.0.1:{harness.free_port()}"
         self.admin = secrets.token_urlsafe(24)
-        amqp_uri = f"{bench.AMQP_URL}/{quote(vhost.name, safe='')}"
+        amqp_uri = harness.amqp_uri_for(harness.AMQP_URL, vhost.name)
         self.mongo_url, self.prefix = mongo_url, f"sys{uuid.uuid4().hex[:8]}_"
-        env = demo.service_env(self.ports, amqp_uri, mongo_url, self.prefix, self.admin)
-        env["LOG_LEVEL"] = "INFO"
-        for name in demo.SERVICES:  # links in pages and answers point at the front door
-            env[f"PUBLIC_{name.upper()}_URL"] = self.gateway
-        env["PUBLIC_BASE_URL"] = self.gateway
-        self.services = {name: bench.ServiceProcess(name, f"deploy/config/{name}.yaml", target,
-                                                    self.ports[name], env, work_dir)
-                         for name, (target, _) in demo.SERVICES.items()}
+        # Links in pages and answers point at the front door.
+        env = harness.service_env(self.ports, amqp_uri, mongo_url, self.prefix, self.admin,
+                                  site=simulator.SITE, log_level="INFO", public_url=self.gateway)
+        self.services = {p.name: p for p in harness.processes_for(registry.names(), self.ports,
+                                                                  env, work_dir)}
         self.nginx = None
 
     def start(self):
@@ -189,14 +174,14 @@ class Hall:
         for service in self.services.values():
             service.wait_healthy(STARTUP_SECONDS)
         conf = self.gateway_dir
-        upstreams = [f"127.0.0.1:{self.ports[name]}" for name in demo.SERVICES]
+        upstreams = [f"127.0.0.1:{self.ports[name]}" for name in registry.names()]
         subprocess.run(["bash", "deploy/nginx/local.sh", str(conf),
                         self.gateway.removeprefix("http://"), *upstreams], cwd=ROOT, check=True)
         self.nginx_log = open(self.work_dir / "nginx.log", "wb")
         self.nginx = subprocess.Popen([self.nginx_binary, "-e", "stderr", "-p", str(conf), "-c",
                                        str(conf / "nginx.conf"), "-g", "daemon off;"],
                                       stdout=self.nginx_log, stderr=subprocess.STDOUT)
-        for name in demo.SERVICES:
+        for name in registry.names():
             _wait_for(f"the gateway serves /health/{name}",
                       lambda name=name: self.healthy_through_gateway(name), STARTUP_SECONDS,
                       lambda: f"\nnginx: {(self.work_dir / 'nginx.log').read_text()}")
@@ -234,10 +219,10 @@ class Hall:
         # worker of theirs that waits for a catalog answer would otherwise wait for nothing).
         dependents = [s for name, s in self.services.items() if name != "catalog"]
         started = time.monotonic()
-        bench.stop_all(dependents, 10.0)
+        harness.stop_all(dependents, 10.0)
         print(f"stopped {', '.join(s.name for s in dependents)} in {time.monotonic() - started:.1f}s")
         started = time.monotonic()
-        bench.clean_up([self.services["catalog"]], 10.0, None, self.mongo_url, self.prefix,
+        harness.clean_up([self.services["catalog"]], 10.0, None, self.mongo_url, self.prefix,
                        self.work_dir, keep_logs=True, say=print)
         print(f"stopped catalog in {time.monotonic() - started:.1f}s")
 
@@ -302,8 +287,8 @@ def queue_tickets(gateway, admin, day):
     """Every ticket of the site's day, from the queue service itself."""
     items, offset = [], 0
     while True:
-        page = demo.api("GET", f"{gateway}/api/queue/tickets", "ticket list", admin,
-                        params={"site": demo.SITE, "day": day, "limit": 1000, "offset": offset})
+        page = harness.api("GET", f"{gateway}/api/queue/tickets", "ticket list", admin,
+                        params={"site": simulator.SITE, "day": day, "limit": 1000, "offset": offset})
         items += page["items"]
         offset += len(page["items"])
         if offset >= page["total"] or not page["items"]:
@@ -318,14 +303,14 @@ def events_implied(ticket):
     events["recalled"] += ticket.get("recalls", 0)
     if ticket.get("serving_at"):
         events["serving"] += 1
-    if ticket["status"] not in demo.ACTIVE:
+    if ticket["status"] not in simulator.ACTIVE:
         events[ticket["status"]] += 1
     return +events
 
 
 def ingested(gateway, key):
     response = requests.get(f"{gateway}/metrics", headers={"Authorization": f"Bearer {key}"},
-                            timeout=demo.REQUEST_TIMEOUT)
+                            timeout=harness.REQUEST_TIMEOUT)
     response.raise_for_status()
     text = response.text
     for line in text.splitlines():
@@ -336,15 +321,15 @@ def ingested(gateway, key):
 
 def test_a_day_through_the_gateway_loses_nothing_when_services_restart(hall, event_tap):
     gateway = hall.gateway
-    urls = dict.fromkeys(demo.SERVICES, gateway)  # everything through the front door
-    document = demo.demo_catalog()
+    urls = dict.fromkeys(registry.names(), gateway)  # everything through the front door
+    document = simulator.demo_catalog()
     for site in document["sites"]:
         site["timezone"] = midday_zone()
-    demo.api("POST", f"{gateway}/api/catalog/import", "catalog import", hall.admin, json=document)
-    layout = demo.Hall(document)
-    kiosk_token, api_key = demo.set_up(urls, hall.admin, layout)
+    harness.api("POST", f"{gateway}/api/catalog/import", "catalog import", hall.admin, json=document)
+    layout = simulator.Hall(document)
+    kiosk_token, api_key = simulator.set_up(urls, hall.admin, layout)
 
-    day = demo.Day(gateway, layout, kiosk_token, TICKETS, MINUTES, random.Random(20261127))
+    day = simulator.Day(gateway, layout, kiosk_token, TICKETS, MINUTES, random.Random(20261127))
     restarts = Restarts(hall, day)
     restarts.start()
     day.run(drain_limit=180.0)
@@ -370,7 +355,7 @@ def test_a_day_through_the_gateway_loses_nothing_when_services_restart(hall, eve
     stored = queue_tickets(gateway, hall.admin, local_day)
     assert {t["ticket_id"]: t["status"] for t in stored} == \
         {tid: t["status"] for tid, t in day.tickets.items()}
-    assert not [t for t in stored if t["status"] in demo.ACTIVE]
+    assert not [t for t in stored if t["status"] in simulator.ACTIVE]
     numbers = Counter((t["service"], t["number"]) for t in stored)
     assert [k for k, n in numbers.items() if n > 1] == []
 
@@ -392,8 +377,8 @@ def test_a_day_through_the_gateway_loses_nothing_when_services_restart(hall, eve
     assert len(feedback) == expected["respondents"]
 
     # Reporting's figures are the hall's.
-    figures = demo.wait_for_reporting(gateway, api_key, local_day, expected, SETTLE_SECONDS)
-    mismatches = demo.print_summary(local_day, expected, figures, day.refused, day.errors,
+    figures = simulator.wait_for_reporting(gateway, api_key, local_day, expected, SETTLE_SECONDS)
+    mismatches = simulator.print_summary(local_day, expected, figures, day.refused, day.errors,
                                      day.scale)
     assert mismatches == [], hall.logs()
     print("restarts (service, how, exit status, requests that met the outage, seconds from the "

@@ -15,12 +15,15 @@ import threading
 import time
 import uuid
 from collections import Counter
-from urllib.parse import quote
 
 import requests
 
-# The system test's fixtures, and the scripts it loads (bench_queue's processes, demo's env).
-from tests.system.test_hall_in_production import bench, demo, durable_mongo_url, vhost  # noqa: F401
+from antre_devtools import harness
+from antre_devtools.bench.load import catalog_document
+from services import registry
+
+# The system test's fixtures.
+from tests.system.test_hall_in_production import durable_mongo_url, vhost  # noqa: F401
 
 TICKETS = 150
 COUNTERS = 6
@@ -29,22 +32,19 @@ DEADLINE_SECONDS = 180.0
 
 
 def start(tmp_path, vhost, mongo_url):  # noqa: F811 (vhost is the fixture's value)
-    amqp_uri = f"{bench.AMQP_URL}/{quote(vhost.name, safe='')}"
-    ports = {name: bench.free_port() for name in demo.SERVICES}
+    amqp_uri = harness.amqp_uri_for(harness.AMQP_URL, vhost.name)
+    ports = harness.free_ports()
     admin = secrets.token_urlsafe(24)
-    env = demo.service_env(ports, amqp_uri, mongo_url, f"scale{uuid.uuid4().hex[:6]}_", admin)
+    env = harness.service_env(ports, amqp_uri, mongo_url, f"scale{uuid.uuid4().hex[:6]}_", admin)
     processes = []
     for name, copies in (("catalog", 1), ("queue", 2), ("reporting", 2)):
-        target = demo.SERVICES[name][0]
+        entry = registry.entry(name)
         for copy in range(copies):
-            port = ports[name] if copy == 0 else bench.free_port()
-            own = {**env, f"{name.upper()}_HTTP_ADDRESS": f"127.0.0.1:{port}"}
-            processes.append(bench.ServiceProcess(f"{name}{copy + 1}", f"deploy/config/{name}.yaml",
-                                                  target, port, own, tmp_path))
-    for process in processes:
-        process.start()
-    for process in processes:
-        process.wait_healthy(60.0)
+            port = ports[name] if copy == 0 else harness.free_port()
+            own = {**env, entry.address_variable: f"127.0.0.1:{port}"}
+            processes.append(harness.ServiceProcess(entry, port, own, tmp_path,
+                                                    name=f"{name}{copy + 1}"))
+    harness.start_all(processes, 60.0)
     return {p.name: p for p in processes}, {"Authorization": f"Bearer {admin}"}
 
 
@@ -54,20 +54,20 @@ def test_two_queue_and_two_reporting_processes_give_one_queue_and_one_count(
     try:
         run_the_day(processes, admin)
     finally:
-        bench.stop_all(list(processes.values()), 10.0)
+        harness.stop_all(list(processes.values()), 10.0)
 
 
 def run_the_day(processes, admin):
     catalog = processes["catalog1"].url
     queues = [processes["queue1"].url, processes["queue2"].url]
     reportings = [processes["reporting1"].url, processes["reporting2"].url]
-    document = bench.catalog_document(3, COUNTERS)
-    bench.check(requests.post(f"{catalog}/api/catalog/import", json=document, headers=admin,
+    document = catalog_document(3, COUNTERS)
+    harness.check(requests.post(f"{catalog}/api/catalog/import", json=document, headers=admin,
                               timeout=30), "catalog import")
     services = [s["code"] for s in document["services"]]
     counters = [c["code"] for c in document["counters"]]
     for n, code in enumerate(counters):
-        bench.check(requests.post(f"{queues[n % 2]}/api/queue/counters/{code}/open",
+        harness.check(requests.post(f"{queues[n % 2]}/api/queue/counters/{code}/open",
                                   headers=admin, timeout=30), f"open {code}")
 
     lock = threading.Lock()
