@@ -17,10 +17,12 @@ from marshmallow import ValidationError as SchemaError
 from marshmallow import fields, validate, validates_schema
 from pymongo.errors import DuplicateKeyError
 
-from services.kernel import auth
 from services.kernel.config import setting
 from services.kernel.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from services.kernel.events import utcnow
+from services.kernel.infra.audit import audit
+from services.kernel.passwords import check_secret, hash_secret
+from services.kernel.tokens import issue_token
 from services.kernel.validation import CODE, StrictSchema, flatten
 
 USERNAME = validate.Regexp(r"^[a-z0-9][a-z0-9._-]{2,63}$",
@@ -91,7 +93,7 @@ class Accounts:
         return secret
 
     def _audit(self, principal, action, target, before=None, after=None):
-        auth.audit(self.audit_log, principal, action, target, before, after)
+        audit(self.audit_log, principal, action, target, before, after)
 
     # -- people -------------------------------------------------------------------------
 
@@ -112,7 +114,7 @@ class Accounts:
             raise InvalidInput(problems)
         doc = {"_id": data["username"], "role": data["role"], "agency": data.get("agency"),
                "counters": data["counters"], "name": data["name"], "active": True,
-               "password": auth.hash_secret(data["password"]), "created_at": utcnow()}
+               "password": hash_secret(data["password"]), "created_at": utcnow()}
         try:
             self.users.insert_one(doc)
         except DuplicateKeyError:
@@ -143,13 +145,13 @@ class Accounts:
         data = _load(LoginSchema(), raw)
         doc = self.users.find_one({"_id": data["username"]})
         # The same answer, and the same slow hash, whether the name or the password is wrong.
-        stored = doc["password"] if doc else auth.hash_secret(secrets.token_hex(8))
-        if not auth.check_secret(data["password"], stored) or not doc or not doc.get("active"):
+        stored = doc["password"] if doc else hash_secret(secrets.token_hex(8))
+        if not check_secret(data["password"], stored) or not doc or not doc.get("active"):
             raise Unauthorized("Nama pengguna atau kata sandi salah.")
         hours = float(setting("AUTH_TOKEN_HOURS", self.config))
-        token = auth.issue_token(self._secret(), f"account:{doc['_id']}", doc["role"],
-                                 hours * 3600, agency=doc.get("agency"),
-                                 counters=doc.get("counters"))
+        token = issue_token(self._secret(), f"account:{doc['_id']}", doc["role"],
+                            hours * 3600, agency=doc.get("agency"),
+                            counters=doc.get("counters"))
         return {"token": token, "expires_in": int(hours * 3600), **public_account(doc)}
 
     # -- devices ------------------------------------------------------------------------
@@ -159,8 +161,8 @@ class Accounts:
         catalog.get("sites", data["site"])
         device_id = uuid.uuid4().hex[:12]
         days = float(setting("DEVICE_TOKEN_DAYS", self.config))
-        token = auth.issue_token(self._secret(), f"device:{device_id}", data["kind"],
-                                 days * 86400, site=data["site"])
+        token = issue_token(self._secret(), f"device:{device_id}", data["kind"],
+                            days * 86400, site=data["site"])
         doc = {"_id": device_id, **data, "created_at": utcnow(), "created_by": principal.subject}
         self.devices.insert_one(doc)
         public = {"device_id": device_id, **data, "created_at": doc["created_at"]}
@@ -175,7 +177,7 @@ class Accounts:
         key_id = secrets.token_hex(6)
         secret = secrets.token_urlsafe(24)
         doc = {"_id": key_id, "name": data["name"], "role": "report_viewer",
-               "agency": data.get("agency"), "hash": auth.hash_secret(secret), "active": True,
+               "agency": data.get("agency"), "hash": hash_secret(secret), "active": True,
                "created_at": utcnow()}
         self.keys.insert_one(doc)
         public = {"key_id": key_id, "name": doc["name"], "role": doc["role"],
@@ -189,7 +191,7 @@ class Accounts:
         if not match:
             return None
         doc = self.keys.find_one({"_id": match.group(1), "active": True})
-        if doc is None or not auth.check_secret(match.group(2), doc["hash"]):
+        if doc is None or not check_secret(match.group(2), doc["hash"]):
             return None
         return {"subject": f"api_key:{doc['_id']}", "role": doc["role"], "agency": doc.get("agency")}
 

@@ -16,12 +16,13 @@ from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
 from werkzeug.wrappers import Response
 
-from services.kernel.auth import audit, require, require_admin, warn_if_open
+from services.kernel.auth import require, require_admin, warn_if_open
 from services.kernel.catalog import CatalogClient
 from services.kernel.codes import is_code
 from services.kernel.config import setting
 from services.kernel.errors import Forbidden, NotFound
 from services.kernel.events import utcnow
+from services.kernel.infra.audit import audit
 from services.kernel.infra.cache import CatalogCache
 from services.kernel.infra.consumer import event_handler
 from services.kernel.infra.health import HealthMixin

@@ -15,7 +15,7 @@ from nameko.extensions import DependencyProvider
 from werkzeug.wrappers import Response
 
 from services.kernel import hours
-from services.kernel.auth import STAFF, authenticate, require, warn_if_open
+from services.kernel.auth import authenticate, require, warn_if_open
 from services.kernel.catalog import CatalogClient
 from services.kernel.config import flag, setting
 from services.kernel.errors import Forbidden, InvalidInput, NotFound, Unauthorized
@@ -28,6 +28,7 @@ from services.kernel.infra.outbox import Outbox, sweep_timer
 from services.kernel.infra.pages import asset, page
 from services.kernel.infra.rpc import RpcClient, rpc
 from services.kernel.infra.timers import configured_timer
+from services.kernel.tokens import STAFF
 from services.queue import schemas
 from services.queue.commands import PRIVATE, QueueCommands, Settings
 from services.queue.repository import QueueRepository

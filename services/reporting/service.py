@@ -16,11 +16,12 @@ from nameko.dependency_providers import Config
 from werkzeug.wrappers import Response
 
 from services.kernel import hours
-from services.kernel.auth import Principal, audit, require, warn_if_open
+from services.kernel.auth import require, warn_if_open
 from services.kernel.catalog import CatalogClient
 from services.kernel.config import setting
 from services.kernel.errors import NotFound, Unavailable
 from services.kernel.events import Event, utcnow
+from services.kernel.infra.audit import audit
 from services.kernel.infra.cache import CatalogCache
 from services.kernel.infra.consumer import (
     backlog,
@@ -36,6 +37,7 @@ from services.kernel.infra.outbox import Outbox, sweep_timer
 from services.kernel.infra.pages import asset, page
 from services.kernel.infra.rpc import RpcClient, rpc
 from services.kernel.infra.timers import configured_timer
+from services.kernel.tokens import Principal
 from services.reporting import domain, ikm, schemas
 from services.reporting.repository import ReportingRepository
 
