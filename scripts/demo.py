@@ -68,7 +68,7 @@ import requests
 import yaml
 
 from services.brokeraccess import definitions
-from services.brokeraccess.accounts import ManagementError
+from services.brokeraccess.broker_users import ManagementError
 
 SCRIPTS = Path(__file__).resolve().parent
 ROOT = SCRIPTS.parent
