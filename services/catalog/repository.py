@@ -59,6 +59,9 @@ class CatalogRepository:
         doc = self.db[kind].find_one({"_id": code})
         return public(doc) if doc else None
 
+    def audit_entries(self, limit):
+        return list(self.db.audit.find({}, {"_id": 0}).sort("at", -1).limit(limit))
+
     def find(self, kind, filters, limit, offset):
         query = {}
         if filters.get("q"):

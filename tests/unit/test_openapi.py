@@ -54,7 +54,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request, Response
 
-from services.catalog import accounts, commands
+from services.catalog import commands
 from services.catalog import schemas as cs
 from services.catalog.domain import KINDS
 from services.catalog.repository import CatalogRepository
@@ -175,10 +175,10 @@ BODIES = {
         **{("POST", f"/api/catalog/{kind}"): (cs.entity_schema(kind), False) for kind in KINDS},
         **{("PATCH", f"/api/catalog/{kind}/{{code}}"): (cs.entity_schema(kind, partial=True), True)
            for kind in KINDS},
-        ("POST", "/api/catalog/auth/login"): (accounts.LoginSchema(), False),
-        ("POST", "/api/catalog/accounts"): (accounts.AccountSchema(), False),
-        ("POST", "/api/catalog/devices"): (accounts.DeviceSchema(), False),
-        ("POST", "/api/catalog/api-keys"): (accounts.ApiKeySchema(), False),
+        ("POST", "/api/catalog/auth/login"): (cs.LoginSchema(), False),
+        ("POST", "/api/catalog/accounts"): (cs.AccountSchema(), False),
+        ("POST", "/api/catalog/devices"): (cs.DeviceSchema(), False),
+        ("POST", "/api/catalog/api-keys"): (cs.ApiKeySchema(), False),
     },
     "queue": {
         ("POST", "/api/queue/tickets"): (qs.IssueTicketSchema(), False),
