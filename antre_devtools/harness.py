@@ -85,7 +85,7 @@ class Vhost:
         """Declare what compose declares before the services start
         (``deploy/rabbitmq/definitions.json``)."""
         from services.brokeraccess import definitions
-        from services.brokeraccess.accounts import ManagementError
+        from services.brokeraccess.broker_users import ManagementError
 
         try:
             definitions.apply(self.management, self.name, definitions.load())

@@ -41,7 +41,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from services import registry
-from services.kernel import auth, hours
+from services.kernel import hours, tokens
 from services.kernel.config import flag, setting
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -460,7 +460,7 @@ class Hall:
         if not token:
             return False
         try:
-            claims = auth.verify(token, self.auth_secret)
+            claims = tokens.verify(token, self.auth_secret)
         except Exception:
             return False
         return claims.get("role") == kind and claims.get("site") == self.site

@@ -13,7 +13,7 @@
 ``sync`` reads the active agencies from the running catalog service (over RPC on
 ``--catalog-amqp``, default ``AMQP_URI``), or from a catalog document with
 ``--agencies-from-file`` (no catalog needed), and ensures a user ``agency-<code>`` for
-each (see :mod:`services.brokeraccess.accounts` for what that user may do). Re-running it
+each (see :mod:`services.brokeraccess.broker_users` for what that user may do). Re-running it
 is safe: existing users keep their passwords (``--rotate`` gives them new ones) and get
 their permissions reset to the expected ones.
 
@@ -50,7 +50,7 @@ from urllib.parse import quote, urlsplit  # noqa: E402
 import requests  # noqa: E402
 import yaml  # noqa: E402
 
-from services.brokeraccess import accounts, definitions  # noqa: E402
+from services.brokeraccess import broker_users, definitions  # noqa: E402
 from services.kernel.config import setting  # noqa: E402
 
 DEFAULT_MANAGEMENT_URL = "http://guest:guest@127.0.0.1:15672"
@@ -91,10 +91,10 @@ def credential(result, public_amqp_url):
         "vhost": result["vhost"],
         "amqp_url": public_url(public_amqp_url, result["username"], result["password"],
                                result["vhost"]),
-        "exchange": accounts.EXCHANGE,
-        "queue_prefix": accounts.queue_prefix(code),
-        "queue": f"{accounts.queue_prefix(code)}events",
-        "binding_key": accounts.default_binding(code),
+        "exchange": broker_users.EXCHANGE,
+        "queue_prefix": broker_users.queue_prefix(code),
+        "queue": f"{broker_users.queue_prefix(code)}events",
+        "binding_key": broker_users.default_binding(code),
     }
 
 
@@ -127,10 +127,10 @@ def sync(args):
             print(f"not active agencies of the catalog: {', '.join(unknown)}", file=sys.stderr)
             return 1
         codes = [code for code in codes if code in set(args.agency)]
-    api = accounts.Management(args.management_url)
+    api = broker_users.Management(args.management_url)
     new = []
     for code in codes:
-        result = accounts.ensure_agency_user(api, args.vhost, code, prefix=args.user_prefix,
+        result = broker_users.ensure_agency_user(api, args.vhost, code, prefix=args.user_prefix,
                                              rotate=args.rotate)
         state = "created" if result["created"] else ("rotated" if result["password"] else "updated")
         line = f"{state:8} {result['username']} (vhost {args.vhost!r})"
@@ -203,15 +203,15 @@ def main(argv=None):
         if args.command == "definitions":
             return apply_definitions(args)
         if args.command == "list":
-            users = accounts.list_agency_users(args.management_url, args.vhost,
+            users = broker_users.list_agency_users(args.management_url, args.vhost,
                                                prefix=args.user_prefix)
             print(json.dumps(users, indent=2))
             return 0
         for code in args.agency:
-            gone = accounts.remove_agency_user(args.management_url, code, prefix=args.user_prefix)
-            print(f"{'deleted' if gone else 'absent '} {accounts.user_name(code, args.user_prefix)}")
+            gone = broker_users.remove_agency_user(args.management_url, code, prefix=args.user_prefix)
+            print(f"{'deleted' if gone else 'absent '} {broker_users.user_name(code, args.user_prefix)}")
         return 0
-    except (accounts.ManagementError, requests.RequestException, ValueError) as exc:
+    except (broker_users.ManagementError, requests.RequestException, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 

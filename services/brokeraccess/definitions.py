@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from urllib.parse import quote
 
-from services.brokeraccess.accounts import Management, ManagementError
+from services.brokeraccess.broker_users import Management, ManagementError
 
 DEFAULT_FILE = Path(__file__).resolve().parents[2] / "deploy/rabbitmq/definitions.json"
 # What a vhost's definitions may hold; users, vhosts and permissions are broker-wide and

@@ -1,8 +1,9 @@
-"""What the catalog can be asked to do: parse, validate, plan, write.
+"""What the catalog can be asked to do to its entities: parse, validate, plan, write.
 
 Entry points (RPC, HTTP, the seed command, start-up seeding) call these and
-nothing else writes. Every problem is reported at once and nothing is written
-unless the whole request is valid.
+nothing else writes sites, agencies, services or counters (people, devices and keys
+are :mod:`services.catalog.staff`). Every problem is reported at once and nothing is
+written unless the whole request is valid. A write answers with what it wrote.
 """
 
 import json
@@ -110,26 +111,27 @@ def load_sample(repository):
 
 
 def create(repository, kind, raw, principal=None):
+    """The entity created (as written)."""
     entity, problems = load_lenient(entity_schema(kind), raw)
     if not (entity or {}).get("code"):
         raise InvalidInput(problems)
     changes = repository.load().plan_create(kind, entity, invalid=problems)
     repository.apply(changes, principal)
-    return repository.get(kind, entity["code"])
+    return changes[0].entity
 
 
 def update(repository, kind, code, raw, principal=None):
+    """The entity after the update (as written; unchanged when nothing differs)."""
     fields, problems = load_lenient(entity_schema(kind, partial=True), raw)
-    changes = repository.load().plan_update(kind, code, fields or {}, invalid=problems)
+    catalog = repository.load()
+    changes = catalog.plan_update(kind, code, fields or {}, invalid=problems)
     repository.apply(changes, principal)
-    return repository.get(kind, code)
+    return changes[0].entity if changes else catalog.get(kind, code)
 
 
 def set_active(repository, kind, code, active, principal=None):
-    changes = repository.load().plan_set_active(kind, code, active)
+    """The entity after the change (as written; unchanged when it already was so)."""
+    catalog = repository.load()
+    changes = catalog.plan_set_active(kind, code, active)
     repository.apply(changes, principal)
-    return repository.get(kind, code)
-
-
-def export_catalog(repository):
-    return repository.load().export()
+    return changes[0].entity if changes else catalog.get(kind, code)

@@ -15,6 +15,7 @@ from services.kernel.text import fold
 
 KINDS = ("sites", "agencies", "services", "counters")
 SINGULAR = {"sites": "site", "agencies": "agency", "services": "service", "counters": "counter"}
+KIND_OF = {singular: kind for kind, singular in SINGULAR.items()}
 # What operators read: the kinds in Bahasa Indonesia.
 NAME = {"sites": "MPP", "agencies": "instansi", "services": "layanan", "counters": "loket"}
 SEARCHED = {

@@ -15,9 +15,9 @@ from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
 from services.catalog.domain import KINDS, NAME, SINGULAR, Catalog, Change, search_text
-from services.kernel import auth
 from services.kernel.errors import Conflict
 from services.kernel.events import utcnow
+from services.kernel.infra.audit import audit
 from services.kernel.infra.outbox import OUTBOX, outbox_entries
 from services.kernel.text import search_filter
 
@@ -59,6 +59,9 @@ class CatalogRepository:
         doc = self.db[kind].find_one({"_id": code})
         return public(doc) if doc else None
 
+    def audit_entries(self, limit):
+        return list(self.db.audit.find({}, {"_id": 0}).sort("at", -1).limit(limit))
+
     def find(self, kind, filters, limit, offset):
         query = {}
         if filters.get("q"):
@@ -97,9 +100,9 @@ class CatalogRepository:
             self._finish(change_id, changes)
         if principal is not None:
             for change in changes:
-                auth.audit(self.db.audit, principal, f"{SINGULAR[change.kind]}_{change.action}",
-                           {"kind": SINGULAR[change.kind], "code": change.code},
-                           change.before, change.entity)
+                audit(self.db.audit, principal, f"{SINGULAR[change.kind]}_{change.action}",
+                      {"kind": SINGULAR[change.kind], "code": change.code},
+                      change.before, change.entity)
 
     def recover(self):
         """Finish every change that a crash left half applied; returns how many."""

@@ -11,9 +11,12 @@ from marshmallow import (
     post_load,
     validate,
     validates,
+    validates_schema,
 )
 
-from services.kernel.validation import CODE, StrictSchema
+from services.catalog.domain import KINDS
+from services.kernel.errors import InvalidInput
+from services.kernel.validation import CODE, StrictSchema, flatten
 
 PREFIX = validate.Regexp(
     r"^[A-Z][A-Z0-9]{0,2}$", error="1 sampai 3 karakter: huruf besar, lalu huruf besar atau angka."
@@ -214,3 +217,73 @@ class ExportQuerySchema(Schema):
         unknown = EXCLUDE
 
     format = fields.String(load_default="json", validate=validate.OneOf(("json", "yaml")))
+
+
+def list_query(kind, params):
+    """The list parameters for ``kind``; every problem reported at once."""
+    allowed = set(FILTERS[kind]) | {"limit", "offset"}
+    problems = {k: [f"Bukan filter untuk {kind}; gunakan salah satu dari: "
+                    f"{', '.join(sorted(allowed))}."] for k in sorted(params) if k not in allowed}
+    try:
+        query = ListQuerySchema().load({k: v for k, v in params.items() if k in allowed})
+    except ValidationError as exc:
+        problems.update(exc.messages)
+    if problems:
+        raise InvalidInput(problems)
+    return query
+
+
+def check_kind(name, kind):
+    """``kind`` when it names a collection of the catalog (``name`` is the argument's)."""
+    if kind not in KINDS:
+        raise InvalidInput({name: [f"Harus salah satu dari: {', '.join(KINDS)}."]})
+    return kind
+
+
+# -- people, devices and keys ------------------------------------------------------------
+
+USERNAME = validate.Regexp(r"^[a-z0-9][a-z0-9._-]{2,63}$",
+                           error="3-64 karakter: huruf kecil, angka, titik, - atau _.")
+
+
+class AccountSchema(StrictSchema):
+    username = fields.String(required=True, validate=USERNAME)
+    password = fields.String(required=True, load_only=True, validate=validate.Length(min=10, max=200))
+    role = fields.String(required=True, validate=validate.OneOf(("admin", "agency_admin", "operator")))
+    agency = fields.String(load_default=None, validate=CODE)
+    counters = fields.List(fields.String(validate=CODE), load_default=list,
+                           validate=validate.Length(max=50))
+    name = fields.String(load_default="", validate=validate.Length(max=120))
+
+    @validates_schema
+    def scope_fits_role(self, data, **kwargs):
+        if data["role"] != "admin" and not data.get("agency"):
+            raise ValidationError("Wajib diisi untuk peran ini.", "agency")
+        if data["role"] == "operator" and not data.get("counters"):
+            raise ValidationError("Operator perlu setidaknya satu loket.", "counters")
+        if data["role"] != "operator" and data.get("counters"):
+            raise ValidationError("Hanya operator yang terikat ke loket.", "counters")
+
+
+class LoginSchema(StrictSchema):
+    username = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    password = fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+
+class DeviceSchema(StrictSchema):
+    kind = fields.String(required=True, validate=validate.OneOf(("kiosk", "display")))
+    site = fields.String(required=True, validate=CODE)
+    name = fields.String(required=True, validate=validate.Length(min=1, max=120))
+
+
+class ApiKeySchema(StrictSchema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=120))
+    agency = fields.String(load_default=None, validate=CODE)
+
+
+def load(schema, raw):
+    """``raw`` loaded with ``schema``; :class:`InvalidInput` with every problem otherwise."""
+    try:
+        return schema.load(raw)
+    except ValidationError as exc:
+        raise InvalidInput(flatten(exc.messages)) from None

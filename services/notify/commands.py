@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from services.kernel import hours, phone
-from services.kernel.auth import audit
 from services.kernel.errors import Forbidden, InvalidInput, NotFound
+from services.kernel.infra.audit import audit
 from services.notify import speech
 from services.notify.domain import (
     MOVES_QUEUE,

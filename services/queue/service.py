@@ -13,7 +13,7 @@ import segno
 from nameko.dependency_providers import Config
 from werkzeug.wrappers import Response
 
-from services.kernel.auth import STAFF, authenticate, require
+from services.kernel.auth import authenticate, require
 from services.kernel.config import flag, setting
 from services.kernel.errors import Forbidden, InvalidInput, Unauthorized
 from services.kernel.infra.health import HealthMixin
@@ -22,6 +22,7 @@ from services.kernel.infra.outbox import Outbox, sweep_timer
 from services.kernel.infra.pages import asset, page
 from services.kernel.infra.rpc import rpc
 from services.kernel.infra.timers import configured_timer
+from services.kernel.tokens import STAFF
 from services.queue import schemas
 from services.queue.commands import ACTIONS, QueueCommands
 from services.queue.dependencies import (

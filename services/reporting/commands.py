@@ -4,9 +4,9 @@ service injects the repository, the outbox relay, the catalog's site facts, the
 broker's queues and a clock. Each answers what it wrote."""
 
 from services.kernel import hours
-from services.kernel.auth import audit
 from services.kernel.errors import NotFound
 from services.kernel.events import Event
+from services.kernel.infra.audit import audit
 from services.reporting import domain
 
 DEAD_LETTER_ACTIONS = {"drop": "dead_letter_dropped", "requeue": "dead_letter_requeued"}

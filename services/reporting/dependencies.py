@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from werkzeug.wrappers import Response
 
-from services.kernel.auth import Principal, warn_if_open
+from services.kernel.auth import warn_if_open
 from services.kernel.catalog import CatalogClient
 from services.kernel.config import setting
 from services.kernel.errors import Unavailable
@@ -20,6 +20,7 @@ from services.kernel.infra.consumer import (
 )
 from services.kernel.infra.http import json_ready
 from services.kernel.infra.mongo import MongoDatabase, is_in_memory
+from services.kernel.tokens import Principal
 from services.reporting.repository import ReportingRepository
 
 log = logging.getLogger(__name__)

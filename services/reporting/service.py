@@ -11,7 +11,7 @@ from pathlib import Path
 
 from nameko.dependency_providers import Config
 
-from services.kernel.auth import Principal, require
+from services.kernel.auth import require
 from services.kernel.config import setting
 from services.kernel.events import utcnow
 from services.kernel.infra.cache import CatalogCache
@@ -22,6 +22,7 @@ from services.kernel.infra.outbox import Outbox, sweep_timer
 from services.kernel.infra.pages import asset, page
 from services.kernel.infra.rpc import RpcClient, rpc
 from services.kernel.infra.timers import configured_timer
+from services.kernel.tokens import Principal
 from services.reporting import schemas
 from services.reporting.commands import ReportingCommands
 from services.reporting.dependencies import (

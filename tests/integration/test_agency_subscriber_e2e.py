@@ -21,7 +21,7 @@ import pytest
 from amqp.exceptions import NotFound
 from kombu import Connection, Exchange
 
-from services.brokeraccess import accounts, cli
+from services.brokeraccess import broker_users, cli
 from services.kernel.events import CONTENT_TYPE
 
 PATH = Path(__file__).resolve().parents[2] / "examples" / "agency_subscriber" / "subscriber.py"
@@ -39,7 +39,7 @@ def sub():
 
 @pytest.fixture
 def management(pytestconfig):
-    return accounts.Management(pytestconfig.getoption("RABBIT_API_URI"))
+    return broker_users.Management(pytestconfig.getoption("RABBIT_API_URI"))
 
 
 @pytest.fixture
@@ -47,11 +47,11 @@ def agency_url(rabbit_config, management):
     """The AMQP URL an agency is given, for a user removed after the test."""
     vhost = unquote(urlsplit(rabbit_config["AMQP_URI"]).path[1:])
     prefix = f"t{uuid.uuid4().hex[:10]}-"
-    user = accounts.ensure_agency_user(management, vhost, "DISDUKCAPIL", prefix=prefix)
+    user = broker_users.ensure_agency_user(management, vhost, "DISDUKCAPIL", prefix=prefix)
     parts = urlsplit(rabbit_config["AMQP_URI"])
     yield cli.public_url(f"amqp://{parts.hostname}:{parts.port or 5672}/", user["username"],
                          user["password"], vhost)
-    accounts.remove_agency_user(management, "DISDUKCAPIL", prefix=prefix)
+    broker_users.remove_agency_user(management, "DISDUKCAPIL", prefix=prefix)
 
 
 @pytest.fixture
@@ -118,7 +118,7 @@ def test_redelivered_events_are_handled_once_poison_is_dead_lettered_and_it_reco
         wait_until(lambda: any(c["user"] == user for c in management.get("connections")))
         for conn in management.get("connections"):
             if conn["user"] == user:
-                management.delete(f"connections/{accounts._q(conn['name'])}")
+                management.delete(f"connections/{broker_users._q(conn['name'])}")
         third = str(uuid.uuid4())
         publish(guest, "counter.opened.DISDUKCAPIL", third)  # the durable queue keeps it meanwhile
         wait_until(lambda: len(handled) >= 3)

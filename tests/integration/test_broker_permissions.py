@@ -18,7 +18,7 @@ import pytest
 from amqp.exceptions import AccessRefused
 from kombu import Connection, Exchange, Queue, binding
 
-from services.brokeraccess import accounts, cli, definitions
+from services.brokeraccess import broker_users, cli, definitions
 from services.kernel.events import CONTENT_TYPE
 from services.kernel.infra.consumer import queue_names
 from tests.unit.catalog.factories import agency, document
@@ -30,7 +30,7 @@ CHECK_EVENTS = Exchange("antre.events", "topic", durable=True, passive=True)  # 
 
 @pytest.fixture
 def management(pytestconfig):
-    return accounts.Management(pytestconfig.getoption("RABBIT_API_URI"))
+    return broker_users.Management(pytestconfig.getoption("RABBIT_API_URI"))
 
 
 @pytest.fixture
@@ -42,8 +42,8 @@ def vhost(rabbit_config):
 def prefix(management):
     prefix = f"t{uuid.uuid4().hex[:10]}-"
     yield prefix
-    for user in accounts.list_agency_users(management, prefix=prefix):
-        accounts.remove_agency_user(management, user["agency"], prefix=prefix)
+    for user in broker_users.list_agency_users(management, prefix=prefix):
+        broker_users.remove_agency_user(management, user["agency"], prefix=prefix)
 
 
 @pytest.fixture
@@ -56,7 +56,7 @@ def guest(rabbit_config):
 
 @pytest.fixture
 def users(management, vhost, prefix, guest):
-    return {code: accounts.ensure_agency_user(management, vhost, code, prefix=prefix)
+    return {code: broker_users.ensure_agency_user(management, vhost, code, prefix=prefix)
             for code in ("DISDUKCAPIL", "BPJSKES")}
 
 
@@ -122,21 +122,21 @@ def drain(channel, queue_name, expected=0, timeout=5.0):
 
 
 def test_permission_regexes_never_match_antre_names():
-    perms = accounts.permissions("DPU-CKPP")
+    perms = broker_users.permissions("DPU-CKPP")
     for name in ("", "amq.default", "amq.topic", "antre.events", "agency.DPU-CKPP.", "agency.DPU.x",
                  "xagency.DPU-CKPP.x", "reporting.events"):
         assert not re.search(perms["write"], name), name
         assert not re.search(perms["configure"], name), name
     assert re.search(perms["write"], "agency.DPU-CKPP.events")
     assert re.search(perms["read"], "antre.events")
-    topic = accounts.topic_permissions("DPU-CKPP")
+    topic = broker_users.topic_permissions("DPU-CKPP")
     assert topic["exchange"] == "antre.events" and topic["write"] == "^$"
     for key in ("*.*.DPU-CKPP", "ticket.*.DPU-CKPP", "*.called.DPU-CKPP", "ticket.no_show.DPU-CKPP"):
         assert re.search(topic["read"], key), key
     for key in ("#", "#.DPU-CKPP", "*.*.*", "*.*.DPU", "*.*.DPU-CKPP.x", "ticket.#", "a.b.c.DPU-CKPP"):
         assert not re.search(topic["read"], key), key
     with pytest.raises(ValueError):
-        accounts.user_name("dpu.ckpp")
+        broker_users.user_name("dpu.ckpp")
 
 
 # -- (a) what an agency can do ----------------------------------------------------------------
@@ -231,30 +231,30 @@ def test_agency_cannot_read_another_agencys_queue(users, guest, connect):
 
 def test_ensure_is_idempotent_keeps_or_rotates_password_and_removes_tags(management, vhost, prefix,
                                                                          guest, connect):
-    first = accounts.ensure_agency_user(management, vhost, "BPJSKES", prefix=prefix)
+    first = broker_users.ensure_agency_user(management, vhost, "BPJSKES", prefix=prefix)
     assert first["created"] and first["username"] == f"{prefix}agency-bpjskes"
     name = first["username"]
     management.put(f"users/{name}", {"password": first["password"], "tags": "management"})
-    again = accounts.ensure_agency_user(management, vhost, "BPJSKES", prefix=prefix)
+    again = broker_users.ensure_agency_user(management, vhost, "BPJSKES", prefix=prefix)
     assert again["created"] is False and again["password"] is None
     assert management.get(f"users/{name}")["tags"] in ([], "")
     connect(first).release()  # the old password still works
     assert management.get(f"user-limits/{name}")[0]["value"] == {
-        "max-connections": accounts.MAX_CONNECTIONS, "max-channels": accounts.MAX_CHANNELS}
-    assert management.get(f"permissions/{accounts._q(vhost)}/{name}")["write"] == r"^agency\.BPJSKES\..+$"
+        "max-connections": broker_users.MAX_CONNECTIONS, "max-channels": broker_users.MAX_CHANNELS}
+    assert management.get(f"permissions/{broker_users._q(vhost)}/{name}")["write"] == r"^agency\.BPJSKES\..+$"
 
-    rotated = accounts.ensure_agency_user(management, vhost, "BPJSKES", prefix=prefix, rotate=True)
+    rotated = broker_users.ensure_agency_user(management, vhost, "BPJSKES", prefix=prefix, rotate=True)
     assert rotated["password"] not in (None, first["password"])
     with pytest.raises(AccessRefused) as caught:
         connect(first)
     assert caught.value.code == 403
     connect(rotated).release()
 
-    listed = accounts.list_agency_users(management, vhost, prefix=prefix)
+    listed = broker_users.list_agency_users(management, vhost, prefix=prefix)
     assert listed == [{"username": name, "agency": "BPJSKES", "tags": [], "vhosts": [vhost]}]
-    assert accounts.remove_agency_user(management, "BPJSKES", prefix=prefix) is True
-    assert accounts.remove_agency_user(management, "BPJSKES", prefix=prefix) is False
-    assert accounts.list_agency_users(management, prefix=prefix) == []
+    assert broker_users.remove_agency_user(management, "BPJSKES", prefix=prefix) is True
+    assert broker_users.remove_agency_user(management, "BPJSKES", prefix=prefix) is False
+    assert broker_users.list_agency_users(management, prefix=prefix) == []
 
 
 def test_cli_sync_from_catalog_writes_private_credentials(container_factory, service_config, vhost,
@@ -315,7 +315,7 @@ def test_the_definitions_file_gives_agency_queues_their_bounds_and_no_other(mana
                                                                             guest):
     applied = definitions.apply(management, vhost, definitions.load())
     assert applied == {"exchanges": ["antre.events"], "policies": ["antre-agency-queues"]}
-    agency_queue = f"{accounts.queue_prefix('DUK')}events"
+    agency_queue = f"{broker_users.queue_prefix('DUK')}events"
     own_queue = queue_names("reporting")[0]
     for name in (agency_queue, own_queue):
         Queue(name, durable=True)(guest.default_channel).declare()

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from services.brokeraccess import accounts, definitions
+from services.brokeraccess import broker_users, definitions
 from services.kernel.infra.consumer import queue_names
 from services.kernel.infra.outbox import events_exchange
 
@@ -22,7 +22,7 @@ def test_the_agency_queue_policy_bounds_agency_queues_and_never_antre_s_own():
     [policy] = [p for p in definitions.load()["policies"] if p["name"] == "antre-agency-queues"]
     pattern = re.compile(policy["pattern"])
     assert policy["apply-to"] == "queues"
-    assert pattern.search(f"{accounts.queue_prefix('DISDUKCAPIL')}events")
+    assert pattern.search(f"{broker_users.queue_prefix('DISDUKCAPIL')}events")
     for service in ("catalog", "queue", "notify", "reporting"):
         for name in queue_names(service):  # an Antre consumer must never drop events
             assert not pattern.search(name), name

@@ -54,13 +54,13 @@ from werkzeug.routing import Map, Rule
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request, Response
 
-from services.catalog import accounts, commands
+from services.catalog import commands
 from services.catalog import schemas as cs
 from services.catalog.domain import KINDS
 from services.catalog.repository import CatalogRepository
 from services.catalog.schemas import HHMM, ClockTime
 from services.catalog.service import CatalogService
-from services.kernel import auth
+from services.kernel import passwords, tokens
 from services.kernel.infra.http import json_response
 from services.kernel.validation import Code
 from services.notify import dependencies as notify_dependencies
@@ -175,10 +175,10 @@ BODIES = {
         **{("POST", f"/api/catalog/{kind}"): (cs.entity_schema(kind), False) for kind in KINDS},
         **{("PATCH", f"/api/catalog/{kind}/{{code}}"): (cs.entity_schema(kind, partial=True), True)
            for kind in KINDS},
-        ("POST", "/api/catalog/auth/login"): (accounts.LoginSchema(), False),
-        ("POST", "/api/catalog/accounts"): (accounts.AccountSchema(), False),
-        ("POST", "/api/catalog/devices"): (accounts.DeviceSchema(), False),
-        ("POST", "/api/catalog/api-keys"): (accounts.ApiKeySchema(), False),
+        ("POST", "/api/catalog/auth/login"): (cs.LoginSchema(), False),
+        ("POST", "/api/catalog/accounts"): (cs.AccountSchema(), False),
+        ("POST", "/api/catalog/devices"): (cs.DeviceSchema(), False),
+        ("POST", "/api/catalog/api-keys"): (cs.ApiKeySchema(), False),
     },
     "queue": {
         ("POST", "/api/queue/tickets"): (qs.IssueTicketSchema(), False),
@@ -454,7 +454,7 @@ VIEWER = {"subject": "api_key:0123456789ab", "role": "report_viewer", "agency": 
 
 
 def token(role, **claims):
-    return auth.issue_token(AUTH_SECRET, f"account:{role}", role, 3600, **claims)
+    return tokens.issue_token(AUTH_SECRET, f"account:{role}", role, 3600, **claims)
 
 
 def credential(who):
@@ -470,7 +470,7 @@ def credential(who):
         "display": lambda: token("display", site="BWI"),
         "viewer": lambda: VIEWER_KEY,
         "bad_key": lambda: "ak_0123456789ab_" + "x" * 32,
-        "expired": lambda: auth.issue_token(AUTH_SECRET, "account:budi", "admin", 60, now=1),
+        "expired": lambda: tokens.issue_token(AUTH_SECRET, "account:budi", "admin", 60, now=1),
     }
     return known[who]() if who in known else who
 
@@ -548,7 +548,7 @@ def catalog_worker(config):
 @pytest.fixture
 def quick_hashes(monkeypatch):
     """scrypt with a small cost (each hash names its parameters, so checks still hold)."""
-    monkeypatch.setitem(auth.SCRYPT, "n", 2 ** 4)
+    monkeypatch.setitem(passwords.SCRYPT, "n", 2 ** 4)
 
 
 @pytest.fixture
@@ -665,12 +665,12 @@ def test_catalog_credentials_are_the_documented_ones(catalog):
     call = functools.partial(http_call, CatalogService, catalog)
     _, _, login = call("POST", "/api/catalog/auth/login",
                        body={"username": "siti.duk", "password": PASSWORD})
-    claims = auth.verify(login["token"], AUTH_SECRET)
+    claims = tokens.verify(login["token"], AUTH_SECRET)
     assert (claims["sub"], claims["role"], claims["agency"], claims["counters"]) == \
         ("account:siti.duk", "operator", "DISDUKCAPIL", ["BWI-L01", "BWI-L02"])
     assert claims["exp"] - claims["iat"] == login["expires_in"] == 12 * 3600
     _, _, device = call("POST", "/api/catalog/devices", who="admin", body=KIOSK)
-    claims = auth.verify(device["token"], AUTH_SECRET)
+    claims = tokens.verify(device["token"], AUTH_SECRET)
     assert (claims["sub"], claims["role"], claims["site"]) == \
         (f"device:{device['device_id']}", "kiosk", "BWI")
     assert claims["exp"] - claims["iat"] == device["expires_in"] == 365 * 86400
@@ -687,7 +687,7 @@ def test_catalog_credentials_are_the_documented_ones(catalog):
     again = call("POST", "/api/catalog/auth/login",
                  body={"username": "siti.duk", "password": PASSWORD})
     assert again[0] == 401
-    assert auth.verify(login["token"], AUTH_SECRET)["sub"] == "account:siti.duk"
+    assert tokens.verify(login["token"], AUTH_SECRET)["sub"] == "account:siti.duk"
     db = catalog.repository.db
     stored = json.dumps([*db.accounts.find(), *db.api_keys.find(), *db.devices.find(),
                          *db.audit.find({}, {"_id": 0})], default=str)
@@ -847,7 +847,7 @@ def test_every_document_declares_the_same_security_schemes():
     assert all(declared == schemes["catalog"] for declared in schemes.values())
     assert set(schemes["catalog"]) == set(SCHEMES) | UNPROBED
     described = flat(" ".join(s["description"] for s in schemes["catalog"].values()))
-    for role in auth.ROLES:
+    for role in tokens.ROLES:
         assert f"`{role}`" in described, role
     for words in ("`v1.<claims>.<signature>`", "HMAC-SHA256", "`AUTH_SECRET`", "`exp`",
                   "`AUTH_TOKEN_HOURS`", "`DEVICE_TOKEN_DAYS`", "ak_<key_id>_<secret>"):
@@ -891,7 +891,7 @@ def test_documented_refusals_are_the_code_s(name):
         assert any(re.fullmatch(p, example["message"]) for p in patterns), \
             f"{name} {where}: {example['message']!r} is not a message of the code"
         if "role" in example:
-            assert example["role"] in auth.ROLES
+            assert example["role"] in tokens.ROLES
             assert example["message"].startswith(f"Peran {example['role']} "), where
 
 

@@ -3,7 +3,7 @@
 
 import pytest
 
-from services.catalog import commands
+from services.catalog import commands, queries
 from services.catalog.domain import Change
 from services.catalog.repository import CatalogRepository
 from services.kernel.errors import InvalidInput
@@ -43,7 +43,7 @@ def test_sample_catalog_loads_through_the_import_path_with_banyuwangi_counts(rep
 
 def test_import_with_three_errors_reports_all_and_changes_nothing(repo):
     commands.import_catalog(repo, document())
-    before = commands.export_catalog(repo)
+    before = queries.export_catalog(repo)
     outbox_before = outbox_types(repo, "services")
     bad = document(services=[
         service(fee=-5000),                                    # a negative fee
@@ -58,7 +58,7 @@ def test_import_with_three_errors_reports_all_and_changes_nothing(repo):
         "services.2.ticket_prefix": [
             "Awalan nomor antrean 'A' sudah dipakai layanan 'KTP-EL' di MPP 'BWI'."],
     }
-    assert commands.export_catalog(repo) == before
+    assert queries.export_catalog(repo) == before
     assert outbox_types(repo, "services") == outbox_before
 
 
@@ -117,7 +117,7 @@ def test_an_import_interrupted_by_a_crash_is_finished_at_recovery(repo):
     repo._apply_one("c1", changes[0])
     assert repo.recover() == 1
     assert repo.db.changes.find_one({"_id": "c1"})["status"] == "applied"
-    assert len(commands.export_catalog(repo)["counters"]) == 1
+    assert len(queries.export_catalog(repo)["counters"]) == 1
     site_doc = repo.db.sites.find_one({"_id": "BWI"})
     assert len(site_doc["outbox"]) == 1, "the redo does not apply a change twice"
     assert repo.recover() == 0
@@ -157,7 +157,7 @@ def test_an_export_imports_again_even_with_empty_optional_fields(repo):
     for field in ("product", "complaint_channel"):
         bare["services"][0].pop(field)
     commands.import_catalog(repo, bare)
-    exported = commands.export_catalog(repo)
+    exported = queries.export_catalog(repo)
     assert exported["sites"][0]["address"] == "" and exported["counters"][0]["zone"] == ""
     summary = commands.import_catalog(repo, exported, mode="replace")
     assert sum(summary["changes"].values()) == 0

@@ -6,67 +6,22 @@
 * devices: a kiosk or a display board of one site, with a long-lived token;
 * API keys: ``report_viewer`` keys for dashboards (``ak_<id>_<secret>``, stored hashed).
 
-Every change is written to the audit log.
+The use cases take input already loaded with :mod:`services.catalog.schemas`. Every
+change is written to the audit log.
 """
 
 import re
 import secrets
 import uuid
 
-from marshmallow import ValidationError as SchemaError
-from marshmallow import fields, validate, validates_schema
 from pymongo.errors import DuplicateKeyError
 
-from services.kernel import auth
 from services.kernel.config import setting
 from services.kernel.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from services.kernel.events import utcnow
-from services.kernel.validation import CODE, StrictSchema, flatten
-
-USERNAME = validate.Regexp(r"^[a-z0-9][a-z0-9._-]{2,63}$",
-                           error="3-64 karakter: huruf kecil, angka, titik, - atau _.")
-
-
-class AccountSchema(StrictSchema):
-    username = fields.String(required=True, validate=USERNAME)
-    password = fields.String(required=True, load_only=True, validate=validate.Length(min=10, max=200))
-    role = fields.String(required=True, validate=validate.OneOf(("admin", "agency_admin", "operator")))
-    agency = fields.String(load_default=None, validate=CODE)
-    counters = fields.List(fields.String(validate=CODE), load_default=list,
-                           validate=validate.Length(max=50))
-    name = fields.String(load_default="", validate=validate.Length(max=120))
-
-    @validates_schema
-    def scope_fits_role(self, data, **kwargs):
-        if data["role"] != "admin" and not data.get("agency"):
-            raise SchemaError("Wajib diisi untuk peran ini.", "agency")
-        if data["role"] == "operator" and not data.get("counters"):
-            raise SchemaError("Operator perlu setidaknya satu loket.", "counters")
-        if data["role"] != "operator" and data.get("counters"):
-            raise SchemaError("Hanya operator yang terikat ke loket.", "counters")
-
-
-class LoginSchema(StrictSchema):
-    username = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    password = fields.String(required=True, validate=validate.Length(min=1, max=200))
-
-
-class DeviceSchema(StrictSchema):
-    kind = fields.String(required=True, validate=validate.OneOf(("kiosk", "display")))
-    site = fields.String(required=True, validate=CODE)
-    name = fields.String(required=True, validate=validate.Length(min=1, max=120))
-
-
-class ApiKeySchema(StrictSchema):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=120))
-    agency = fields.String(load_default=None, validate=CODE)
-
-
-def _load(schema, raw):
-    try:
-        return schema.load(raw)
-    except SchemaError as exc:
-        raise InvalidInput(flatten(exc.messages)) from None
+from services.kernel.infra.audit import audit
+from services.kernel.passwords import check_secret, hash_secret
+from services.kernel.tokens import issue_token
 
 
 def public_account(doc):
@@ -75,10 +30,14 @@ def public_account(doc):
             "active": doc.get("active", True), "created_at": doc.get("created_at")}
 
 
-class Accounts:
-    def __init__(self, db, config):
-        self.db = db
+class Staff:
+    """The staff use cases on the catalog's database (``repository`` a
+    :class:`~services.catalog.repository.CatalogRepository`)."""
+
+    def __init__(self, repository, config):
+        self.repository = repository
         self.config = config
+        db = repository.db
         self.users = db.accounts
         self.devices = db.devices
         self.keys = db.api_keys
@@ -91,16 +50,16 @@ class Accounts:
         return secret
 
     def _audit(self, principal, action, target, before=None, after=None):
-        auth.audit(self.audit_log, principal, action, target, before, after)
+        audit(self.audit_log, principal, action, target, before, after)
 
     # -- people -------------------------------------------------------------------------
 
-    def create_user(self, principal, raw, catalog):
-        data = _load(AccountSchema(), raw)
+    def create_user(self, principal, data):
         if not principal.is_admin and not (principal.role == "agency_admin"
                                            and data["role"] == "operator"
                                            and data["agency"] == principal.agency):
             raise Forbidden("Admin instansi hanya dapat membuat operator instansinya sendiri.")
+        catalog = self.repository.load()
         if data.get("agency"):
             catalog.get("agencies", data["agency"])  # 404 for an unknown agency
         problems = {}
@@ -112,7 +71,7 @@ class Accounts:
             raise InvalidInput(problems)
         doc = {"_id": data["username"], "role": data["role"], "agency": data.get("agency"),
                "counters": data["counters"], "name": data["name"], "active": True,
-               "password": auth.hash_secret(data["password"]), "created_at": utcnow()}
+               "password": hash_secret(data["password"]), "created_at": utcnow()}
         try:
             self.users.insert_one(doc)
         except DuplicateKeyError:
@@ -139,28 +98,26 @@ class Accounts:
         query = {} if principal.is_admin else {"agency": principal.agency}
         return [public_account(d) for d in self.users.find(query).sort("_id")]
 
-    def login(self, raw):
-        data = _load(LoginSchema(), raw)
+    def login(self, data):
         doc = self.users.find_one({"_id": data["username"]})
         # The same answer, and the same slow hash, whether the name or the password is wrong.
-        stored = doc["password"] if doc else auth.hash_secret(secrets.token_hex(8))
-        if not auth.check_secret(data["password"], stored) or not doc or not doc.get("active"):
+        stored = doc["password"] if doc else hash_secret(secrets.token_hex(8))
+        if not check_secret(data["password"], stored) or not doc or not doc.get("active"):
             raise Unauthorized("Nama pengguna atau kata sandi salah.")
         hours = float(setting("AUTH_TOKEN_HOURS", self.config))
-        token = auth.issue_token(self._secret(), f"account:{doc['_id']}", doc["role"],
-                                 hours * 3600, agency=doc.get("agency"),
-                                 counters=doc.get("counters"))
+        token = issue_token(self._secret(), f"account:{doc['_id']}", doc["role"],
+                            hours * 3600, agency=doc.get("agency"),
+                            counters=doc.get("counters"))
         return {"token": token, "expires_in": int(hours * 3600), **public_account(doc)}
 
     # -- devices ------------------------------------------------------------------------
 
-    def create_device(self, principal, raw, catalog):
-        data = _load(DeviceSchema(), raw)
-        catalog.get("sites", data["site"])
+    def create_device(self, principal, data):
+        self.repository.load().get("sites", data["site"])
         device_id = uuid.uuid4().hex[:12]
         days = float(setting("DEVICE_TOKEN_DAYS", self.config))
-        token = auth.issue_token(self._secret(), f"device:{device_id}", data["kind"],
-                                 days * 86400, site=data["site"])
+        token = issue_token(self._secret(), f"device:{device_id}", data["kind"],
+                            days * 86400, site=data["site"])
         doc = {"_id": device_id, **data, "created_at": utcnow(), "created_by": principal.subject}
         self.devices.insert_one(doc)
         public = {"device_id": device_id, **data, "created_at": doc["created_at"]}
@@ -170,12 +127,11 @@ class Accounts:
 
     # -- API keys -----------------------------------------------------------------------
 
-    def create_api_key(self, principal, raw):
-        data = _load(ApiKeySchema(), raw)
+    def create_api_key(self, principal, data):
         key_id = secrets.token_hex(6)
         secret = secrets.token_urlsafe(24)
         doc = {"_id": key_id, "name": data["name"], "role": "report_viewer",
-               "agency": data.get("agency"), "hash": auth.hash_secret(secret), "active": True,
+               "agency": data.get("agency"), "hash": hash_secret(secret), "active": True,
                "created_at": utcnow()}
         self.keys.insert_one(doc)
         public = {"key_id": key_id, "name": doc["name"], "role": doc["role"],
@@ -189,9 +145,6 @@ class Accounts:
         if not match:
             return None
         doc = self.keys.find_one({"_id": match.group(1), "active": True})
-        if doc is None or not auth.check_secret(match.group(2), doc["hash"]):
+        if doc is None or not check_secret(match.group(2), doc["hash"]):
             return None
         return {"subject": f"api_key:{doc['_id']}", "role": doc["role"], "agency": doc.get("agency")}
-
-    def audit_entries(self, limit=100):
-        return list(self.audit_log.find({}, {"_id": 0}).sort("at", -1).limit(limit))

@@ -1,4 +1,4 @@
-"""Broker accounts for agencies: each sees only its own events, none may publish.
+"""RabbitMQ users for agencies: each sees only its own events, none may publish.
 
 An agency's system connects to the MPP's RabbitMQ as ``agency-<code>`` and may:
 
