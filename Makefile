@@ -4,7 +4,6 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 COMPOSE := docker compose -f deploy/compose.yaml --env-file deploy/.env
-SERVICES := catalog queue notify reporting
 
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 

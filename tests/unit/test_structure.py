@@ -9,6 +9,7 @@
 """
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -82,3 +83,23 @@ def test_the_registry_ports_are_the_configured_defaults():
     for entry in registry.SERVICES:
         text = (ROOT / entry.config_file).read_text(encoding="utf-8")
         assert f"${{{entry.address_variable}:0.0.0.0:{entry.port}}}" in text, entry.name
+
+
+TEMPLATE = ("service.py", "dependencies.py", "schemas.py", "domain.py", "commands.py",
+            "queries.py", "repository.py")
+
+
+@pytest.mark.parametrize("name", registry.names())
+def test_every_service_keeps_the_template(name):
+    folder = ROOT / "services" / name
+    assert [f for f in TEMPLATE if not (folder / f).is_file()] == []
+
+
+@pytest.mark.parametrize("name", registry.names())
+def test_entrypoints_hold_no_store_or_adapter_code(name):
+    """service.py wires and answers: providers, stores and catalog adapters live in
+    dependencies.py, and service.py itself touches no database or broker library."""
+    source = (ROOT / "services" / name / "service.py").read_text(encoding="utf-8")
+    for needle in ("import pymongo", "from pymongo", "import kombu", "from kombu",
+                   r"class \w*Store\b", "MongoDatabase", r"\(DependencyProvider\)"):
+        assert not re.search(needle, source), f"services/{name}/service.py: {needle}"
