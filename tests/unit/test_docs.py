@@ -18,9 +18,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
-# Paths that other branches are creating and that exist once they are merged.
-# Empty this set after the merge: from then on every path must exist.
-PENDING = set()  # paths named before they exist (none now)
+# Paths a document may name before they exist (none: every path named must exist).
+PENDING = set()
 
 # Spans that look like repository paths but are not meant as ones.
 NOT_PATHS = {

@@ -29,3 +29,14 @@ def test_roles_are_enforced_and_admins_pass():
 def test_open_mode_only_without_any_credential_configured():
     assert auth.require(Request(), {}, "operator").is_admin
     assert not auth.is_open({"AUTH_SECRET": SECRET})
+
+
+@pytest.mark.parametrize("made_up", ["anything", "ak_0123456789ab_made-up-secret", "boot"])
+def test_open_mode_accepts_no_made_up_credential(made_up):
+    """Without secrets a request with no credential acts as the developer's admin, but a
+    string typed as a key (the dashboard's key field) is checked, and refused."""
+    with pytest.raises(Unauthorized):
+        auth.authenticate(Request(made_up), {}, api_keys=lambda key: None)
+    known = tokens.Principal("key:k1", "report_viewer")
+    key = "ak_0123456789ab_a-real-key-the-catalog-knows"
+    assert auth.authenticate(Request(key), {}, api_keys={key: known}.get) == known
