@@ -20,15 +20,9 @@ What it does
 3. Creates one operator account per counter used, a kiosk device and a report viewer's API
    key (catalog API), and logs the operators in.
 4. Simulates an MPP day (07:30-15:30) at accelerated speed, over HTTP like a real hall:
-   citizens arrive with a morning peak and take tickets at the kiosk (kiosk token; about one
-   in ten a priority citizen), with a service mix weighted toward civil registry
-   (Disdukcapil) and within the services' daily quotas; twelve counters are opened, each by
-   its operator (operator token), and call, serve (service times drawn around each service's
-   ``typical_service_minutes``), transfer a few citizens to another Disdukcapil service, and
-   recall absent citizens twice before marking them no-show; some citizens give up and
-   cancel with their ticket's secret; a share of the served ones fill in the survey (the
-   nine IKM elements). ``--minutes`` is the wall time of the opening hours (then the
-   counters finish the queue), ``--tickets`` the number of citizens. Like real kiosks and
+   arrivals, calls, service, transfers, no-shows, cancellations and surveys, as
+   ``antre_devtools.hall.Day`` describes. ``--minutes`` is the wall time of the opening
+   hours (then the counters finish the queue), ``--tickets`` the number of citizens. Like real kiosks and
    consoles, the simulated ones ride out a service that restarts (try stopping and starting
    one during the demo): they retry on 502/503/504, reading the ticket or counter back first
    when the request may have taken effect. The system test (``tests/system/``) runs this
@@ -49,9 +43,7 @@ A day that crosses the site's local midnight (17:00 UTC) splits the report over 
 import random
 import secrets
 import signal
-import tempfile
 import time
-import uuid
 from datetime import datetime
 
 from antre_devtools import harness
@@ -75,12 +67,10 @@ def run(args):
     signal.signal(signal.SIGTERM, harness.interrupt)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started in the background
     rng = random.Random(args.seed)
-    run_id = uuid.uuid4().hex[:8]
-    vhost = harness.Vhost(args.management, f"antre-demo-{run_id}")
-    amqp_uri = harness.amqp_uri_for(args.amqp, vhost.name)
-    mongo_url = harness.mongo_url_from_environment()
-    mongo_prefix = f"demo{run_id}_"
-    log_dir = tempfile.mkdtemp(prefix="antre-demo-")
+    isolation = harness.Isolation("demo", args.management, args.amqp)
+    vhost, amqp_uri, mongo_url, log_dir = (isolation.vhost, isolation.amqp_uri,
+                                           isolation.mongo_url, isolation.log_dir)
+    mongo_prefix = isolation.mongo_prefix
     admin = secrets.token_urlsafe(24)
     processes, sim, vhost_created, status = [], None, False, 2
     try:

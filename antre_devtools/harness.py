@@ -14,7 +14,9 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+import uuid
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
@@ -276,6 +278,29 @@ def stop_all(processes, stop_grace):
 
 
 # -- the clean-up ----------------------------------------------------------------------------
+
+
+class Isolation:
+    """What keeps one run (a benchmark, a demo) apart from every other on this machine:
+    its id, its own vhost (not created yet), broker URL, store prefix and log folder."""
+
+    def __init__(self, kind, management, amqp):
+        self.id = uuid.uuid4().hex[:8]
+        self.vhost = Vhost(management, f"antre-{kind}-{self.id}")
+        self.amqp_uri = amqp_uri_for(amqp, self.vhost.name)
+        self.mongo_url = mongo_url_from_environment()
+        self.mongo_prefix = f"{kind}{self.id}_"
+        self.log_dir = tempfile.mkdtemp(prefix=f"antre-{kind}-")
+
+
+def bench_run(args, services, token):
+    """A benchmark's isolation, the free ports of its ``services`` and their environment
+    (quiet logs)."""
+    isolation = Isolation("bench", args.management, args.amqp)
+    ports = free_ports(services)
+    env = service_env(ports, isolation.amqp_uri, isolation.mongo_url, isolation.mongo_prefix,
+                      token, log_level="WARNING")
+    return isolation, ports, env
 
 
 def mongo_url_from_environment():

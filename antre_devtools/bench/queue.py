@@ -44,8 +44,6 @@ import json
 import os
 import signal
 import sys
-import tempfile
-import uuid
 
 import requests
 
@@ -142,14 +140,9 @@ def run(args):
     # SIGTERM (e.g. from make or CI) unwinds like Ctrl-C, so the finally below still runs.
     signal.signal(signal.SIGTERM, harness.interrupt)
 
-    run_id = uuid.uuid4().hex[:8]
-    vhost = harness.Vhost(args.management, f"antre-bench-{run_id}")
-    amqp_uri = harness.amqp_uri_for(args.amqp, vhost.name)
-    mongo_url = harness.mongo_url_from_environment()
-    mongo_prefix = f"bench{run_id}_"
-    log_dir = tempfile.mkdtemp(prefix="antre-bench-")
-    ports = harness.free_ports(SERVICES)
-    env = harness.service_env(ports, amqp_uri, mongo_url, mongo_prefix, TOKEN, log_level="WARNING")
+    isolation, ports, env = harness.bench_run(args, SERVICES, TOKEN)
+    vhost, amqp_uri, mongo_url, log_dir = (isolation.vhost, isolation.amqp_uri,
+                                           isolation.mongo_url, isolation.log_dir)
     processes = []
     work = None
     vhost_created = False
@@ -190,5 +183,5 @@ def run(args):
         if work is not None:
             work.stop.set()  # after Ctrl-C the threads are still sending requests
         harness.clean_up(processes, args.stop_grace, vhost if vhost_created else None, mongo_url,
-                         mongo_prefix, log_dir, keep_logs=failed or args.keep_logs,
+                         isolation.mongo_prefix, log_dir, keep_logs=failed or args.keep_logs,
                          say=lambda text: print(f"bench-queue: {text}", file=sys.stderr))

@@ -44,10 +44,8 @@ import os
 import random
 import signal
 import sys
-import tempfile
 import threading
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import requests
@@ -347,14 +345,9 @@ def start_services(names, args, env, log_dir, ports):
 def run(args):
     """The benchmark with the options of ``scripts/bench.py``; the exit status."""
     signal.signal(signal.SIGTERM, harness.interrupt)
-    run_id = uuid.uuid4().hex[:8]
-    vhost = harness.Vhost(args.management, f"antre-bench-{run_id}")
-    amqp_uri = harness.amqp_uri_for(args.amqp, vhost.name)
-    mongo_url = harness.mongo_url_from_environment()
-    mongo_prefix = f"bench{run_id}_"
-    log_dir = tempfile.mkdtemp(prefix="antre-bench-")
-    ports = harness.free_ports(SERVICES)
-    env = harness.service_env(ports, amqp_uri, mongo_url, mongo_prefix, TOKEN, log_level="WARNING")
+    isolation, ports, env = harness.bench_run(args, SERVICES, TOKEN)
+    vhost, amqp_uri, mongo_url, log_dir = (isolation.vhost, isolation.amqp_uri,
+                                           isolation.mongo_url, isolation.log_dir)
     processes, created, failed = [], False, True
     result = {"benchmark": "antre", "python": sys.version.split()[0], "cpus": os.cpu_count()}
 
@@ -415,7 +408,7 @@ def run(args):
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         harness.clean_up(processes, args.stop_grace, vhost if created else None, mongo_url,
-                    mongo_prefix, log_dir, keep_logs=failed or args.keep_logs, say=say)
+                    isolation.mongo_prefix, log_dir, keep_logs=failed or args.keep_logs, say=say)
 
 
 

@@ -28,7 +28,7 @@ class CatalogStore(MongoDatabase):
         recovered = self.repository.recover()
         if recovered:
             log.warning("finished %d catalog change(s) interrupted by a crash", recovered)
-        seed = setting("CATALOG_SEED", self.container.config) or "if-empty"
+        seed = setting("CATALOG_SEED", self.container.config)
         if seed == "if-empty" and self.repository.is_empty():
             summary = commands.load_sample(self.repository)
             log.info("empty catalog: loaded the sample catalog %s", summary["counts"])

@@ -76,7 +76,7 @@ def settings_from(config):
 
     return Settings(
         near_ahead=number("NEAR_TICKETS_AHEAD", 3),
-        public_base_url=setting("PUBLIC_BASE_URL", config) or "http://localhost:8080",
+        public_base_url=setting("PUBLIC_BASE_URL", config),
         message_attempts=number("MESSAGE_MAX_ATTEMPTS", 5),
         message_retry_seconds=number("MESSAGE_RETRY_SECONDS", 5.0, float),
         webhook_attempts=number("WEBHOOK_MAX_ATTEMPTS", 10),

@@ -38,11 +38,8 @@ def _new_id():
 
 class QueueCommands:
     def __init__(self, repository, catalog, clock, settings=Settings()):
-        self.repo = repository
-        self.catalog = catalog
-        self.clock = clock
-        self.settings = settings
         self.queries = QueueQueries(repository, catalog, clock, settings)  # reads before writes
+        self.repo, self.catalog, self.clock, self.settings = repository, catalog, clock, settings
 
     # -- helpers ------------------------------------------------------------------------
 

@@ -1,5 +1,5 @@
 """`make run` is a working hall for a newcomer: what it starts (``deploy/run-local.sh``, that
-is ``services/devrun.py``), checked through its one gateway address.
+is ``antre_devtools/devrun.py``), checked through its one gateway address.
 
 The hall runs on a throwaway vhost of the local RabbitMQ (management API on 15672), with
 free ports for the services and the gateway (never the system test's nor 8001-8004/8080),

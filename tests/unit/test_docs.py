@@ -4,7 +4,7 @@
   and every relative link ([events](events.md)) names a file or folder of the repository;
 * every `make <target>` is a target of the Makefile;
 * every setting in backticks (`MONGO_URL`, `SMS_PROVIDER=log`, `PUBLIC_*_URL`) is known to
-  the code: it appears in services/, deploy/config/, deploy/compose.yaml, the Makefile or
+  the code: it appears in services/, antre_devtools/, deploy/config/, deploy/compose.yaml, the Makefile or
   deploy/*.sh;
 * every `python -m services.<module>` names a module that exists.
 """
@@ -115,7 +115,7 @@ def unknown_make_targets(document):
 
 
 def _code_corpus():
-    files = [p for p in (ROOT / "services").rglob("*")
+    files = [p for folder in ("services", "antre_devtools") for p in (ROOT / folder).rglob("*")
              if p.is_file() and p.suffix in (".py", ".yaml", ".yml", ".json", ".sh")]
     files += sorted((ROOT / "deploy" / "config").glob("*.yaml"))
     files += [ROOT / "deploy" / "compose.yaml", ROOT / "Makefile"]

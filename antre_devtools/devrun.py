@@ -40,6 +40,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from antre_devtools.harness import HarnessError, nameko_executable
 from services import registry
 from services.kernel import hours, tokens
 from services.kernel.config import flag, setting
@@ -53,7 +54,7 @@ STOP_SECONDS = 10.0
 NGINX_CANDIDATES = ("/usr/sbin/nginx", "/sbin/nginx", "/usr/local/sbin/nginx")
 
 
-class StartError(Exception):
+class StartError(HarnessError):
     """Something a newcomer must fix before the hall can start (said plainly)."""
 
 
@@ -150,14 +151,6 @@ def closed_now(site, now=None):
 
 
 # -- processes -------------------------------------------------------------------------------
-
-
-def nameko_executable():
-    beside = Path(sys.executable).parent / "nameko"
-    found = str(beside) if beside.exists() else shutil.which("nameko")
-    if not found:
-        raise StartError("nameko is not installed: run `make install` first")
-    return found
 
 
 def find_nginx(environ):
@@ -545,7 +538,7 @@ class Hall:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m services.devrun",
+    parser = argparse.ArgumentParser(prog="python -m antre_devtools.devrun",
                                      description="The whole hall on this machine (make run).")
     parser.add_argument("services", nargs="*", help=f"default: {' '.join(registry.names())}")
     parser.add_argument("--run-dir", default=os.environ.get("ANTRE_RUN_DIR") or str(ROOT / ".run"))
@@ -567,7 +560,7 @@ def main(argv=None):
         hall.start()
         hall.banner()
         status = hall.wait(stop_event)
-    except StartError as exc:
+    except HarnessError as exc:  # StartError, or the harness finding no nameko
         loud(f"make run cannot start: {exc}")
         status = 1
     finally:
