@@ -24,7 +24,8 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from services import devrun, registry
+from antre_devtools import devrun
+from services import registry
 from services.kernel import hours
 
 ROOT = Path(__file__).resolve().parents[2]
