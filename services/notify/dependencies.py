@@ -70,17 +70,16 @@ def http_post(url, body, headers, timeout=10.0):
 
 def settings_from(config):
     """Notify's :class:`Settings` from the container's configuration."""
-    def number(name, default, cast=int):
-        value = setting(name, config)
-        return cast(value) if value not in (None, "") else default
+    def number(name, cast=int):  # every one has its default in services/kernel/config.py
+        return cast(setting(name, config))
 
     return Settings(
-        near_ahead=number("NEAR_TICKETS_AHEAD", 3),
+        near_ahead=number("NEAR_TICKETS_AHEAD"),
         public_base_url=setting("PUBLIC_BASE_URL", config),
-        message_attempts=number("MESSAGE_MAX_ATTEMPTS", 5),
-        message_retry_seconds=number("MESSAGE_RETRY_SECONDS", 5.0, float),
-        webhook_attempts=number("WEBHOOK_MAX_ATTEMPTS", 10),
-        webhook_retry_seconds=number("WEBHOOK_RETRY_SECONDS", 10.0, float),
+        message_attempts=number("MESSAGE_MAX_ATTEMPTS"),
+        message_retry_seconds=number("MESSAGE_RETRY_SECONDS", float),
+        webhook_attempts=number("WEBHOOK_MAX_ATTEMPTS"),
+        webhook_retry_seconds=number("WEBHOOK_RETRY_SECONDS", float),
     )
 
 

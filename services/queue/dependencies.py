@@ -46,13 +46,9 @@ class Clock(DependencyProvider):
 
 def settings_from(config):
     """The queue's :class:`Settings` from the service's config (or the environment)."""
-    def number(name, default):
-        value = setting(name, config)
-        return int(value) if value not in (None, "") else default
-
-    return Settings(
-        max_priority_streak=number("MAX_PRIORITY_STREAK", 2),
-        no_show_after_recalls=number("NO_SHOW_AFTER_RECALLS", 2),
+    return Settings(  # the defaults are services/kernel/config.py's
+        max_priority_streak=int(setting("MAX_PRIORITY_STREAK", config)),
+        no_show_after_recalls=int(setting("NO_SHOW_AFTER_RECALLS", config)),
         default_site=setting("DEFAULT_SITE", config),
     )
 
