@@ -14,6 +14,14 @@ class AntreError(Exception):
     status = 400
     code = "bad_request"
 
+    def __init_subclass__(cls, status=None, code=None, **more):
+        """``class Gone(AntreError, status=410, code="gone")`` sets both in one line."""
+        super().__init_subclass__(**more)
+        if status is not None:
+            cls.status = status
+        if code is not None:
+            cls.code = code
+
     def __init__(self, message, details=None, **more):
         self.message = message
         self.details = {**(details or {}), **more}
@@ -26,42 +34,28 @@ class AntreError(Exception):
         return {"error": self.code, "message": self.message, **self.details}
 
 
-class NotFound(AntreError):
-    status = 404
-    code = "not_found"
+class NotFound(AntreError, status=404, code="not_found"):
+    """Nothing of that kind under that id or code (HTTP 404)."""
 
 
-class Conflict(AntreError):
+class Conflict(AntreError, status=409, code="conflict"):
     """The request is valid but clashes with the current state (HTTP 409)."""
 
-    status = 409
-    code = "conflict"
+
+class Unauthorized(AntreError, status=401, code="unauthorized"):
+    """No valid credential came with the request (HTTP 401)."""
 
 
-class Unauthorized(AntreError):
-    status = 401
-    code = "unauthorized"
-
-
-class Forbidden(AntreError):
+class Forbidden(AntreError, status=403, code="forbidden"):
     """Authenticated, but this role may not do this (HTTP 403)."""
 
-    status = 403
-    code = "forbidden"
 
-
-class Unavailable(AntreError):
+class Unavailable(AntreError, status=503, code="unavailable"):
     """Another service this one depends on does not answer (HTTP 503)."""
 
-    status = 503
-    code = "unavailable"
 
-
-class InvalidInput(AntreError):
+class InvalidInput(AntreError, status=400, code="validation_error"):
     """Input that fails validation; ``fields`` maps each field path to its messages."""
-
-    status = 400
-    code = "validation_error"
 
     def __init__(self, fields, message="Masukan tidak valid."):
         super().__init__(message, fields=fields)

@@ -19,39 +19,51 @@ def minutes(hhmm):
     return int(hours) * 60 + int(mins)
 
 
+def _spans(entries, first, last, path, inverted, overlapping, group=lambda entry: None):
+    """Check ``entries`` as time spans ``entry[first]``-``entry[last]``.
+
+    Returns ``(problems, spans)``: a problem for each span that ends before it starts
+    (``inverted(entry)``) or overlaps an earlier one of the same ``group``
+    (``overlapping(entry, earlier_index, earlier)``), and the well-formed spans as
+    ``(index, entry, start_minute, end_minute)``.
+    """
+    found, spans, by_group = [], [], {}
+    for i, entry in enumerate(entries):
+        start, end = minutes(entry[first]), minutes(entry[last])
+        if end <= start:
+            found.append((path(i), inverted(entry)))
+            continue
+        earlier = by_group.setdefault(group(entry), [])
+        found.extend((path(i), overlapping(entry, other_i, other))
+                     for other_i, other, o_start, o_end in earlier
+                     if start < o_end and o_start < end)
+        earlier.append((i, entry, start, end))
+        spans.append((i, entry, start, end))
+    return found, spans
+
+
 def problems(site):
     """Every problem with a site's opening hours, as ``(path, message)`` pairs."""
-    found = []
-    by_day = {}
-    for i, entry in enumerate(site.get("opening_hours") or []):
-        path = f"opening_hours.{i}"
-        start, end = minutes(entry["open"]), minutes(entry["close"])
-        if end <= start:
-            found.append((path, f"{HARI[entry['day']]}: tutup pukul {entry['close']}, tidak "
-                                f"setelah buka pukul {entry['open']}."))
-            continue
-        for other_i, other in by_day.get(entry["day"], []):
-            if start < minutes(other["close"]) and minutes(other["open"]) < end:
-                found.append((path, f"{HARI[entry['day']]}: {entry['open']}-{entry['close']} "
-                                    f"bertumpang tindih dengan opening_hours.{other_i} "
-                                    f"({other['open']}-{other['close']})."))
-        by_day.setdefault(entry["day"], []).append((i, entry))
-        seen = []
-        for j, brk in enumerate(entry.get("breaks") or []):
-            bpath = f"{path}.breaks.{j}"
-            b_start, b_end = minutes(brk["start"]), minutes(brk["end"])
-            if b_end <= b_start:
-                found.append((bpath, f"Istirahat berakhir pukul {brk['end']}, tidak setelah "
-                                     f"mulai pukul {brk['start']}."))
-                continue
-            if b_start < start or b_end > end:
-                found.append((bpath, f"Istirahat {brk['start']}-{brk['end']} di luar jam buka "
-                                     f"{entry['open']}-{entry['close']}."))
-            for k, (s2, e2) in seen:
-                if b_start < e2 and s2 < b_end:
-                    found.append((bpath, f"Istirahat {brk['start']}-{brk['end']} bertumpang tindih "
+    found, days = _spans(
+        site.get("opening_hours") or [], "open", "close", lambda i: f"opening_hours.{i}",
+        inverted=lambda e: (f"{HARI[e['day']]}: tutup pukul {e['close']}, tidak setelah "
+                            f"buka pukul {e['open']}."),
+        overlapping=lambda e, k, o: (f"{HARI[e['day']]}: {e['open']}-{e['close']} bertumpang "
+                                     f"tindih dengan opening_hours.{k} "
+                                     f"({o['open']}-{o['close']})."),
+        group=lambda e: e["day"])
+    for i, entry, start, end in days:
+        broken, breaks = _spans(
+            entry.get("breaks") or [], "start", "end", lambda j, i=i: f"opening_hours.{i}.breaks.{j}",
+            inverted=lambda b: (f"Istirahat berakhir pukul {b['end']}, tidak setelah mulai "
+                                f"pukul {b['start']}."),
+            overlapping=lambda b, k, o: (f"Istirahat {b['start']}-{b['end']} bertumpang tindih "
                                          f"dengan istirahat {k}."))
-            seen.append((j, (b_start, b_end)))
+        found.extend(broken)
+        found.extend((f"opening_hours.{i}.breaks.{j}",
+                      f"Istirahat {b['start']}-{b['end']} di luar jam buka "
+                      f"{entry['open']}-{entry['close']}.")
+                     for j, b, b_start, b_end in breaks if b_start < start or b_end > end)
     dates = {}
     for i, closed in enumerate(site.get("closed_dates") or []):
         if closed["date"] in dates:

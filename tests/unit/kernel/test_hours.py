@@ -44,3 +44,28 @@ def test_before_opening():
 def test_local_day_differs_from_utc_day_near_midnight():
     moment = datetime(2026, 11, 23, 18, 30, tzinfo=UTC)  # 01:30 on the 24th in Jakarta
     assert hours.local_day("Asia/Jakarta", moment).isoformat() == "2026-11-24"
+
+
+def test_problems_name_every_bad_break_and_the_duplicate_closed_date():
+    entry = {"day": "friday", "open": "08:00", "close": "15:00", "breaks": [
+        {"start": "11:30", "end": "13:00", "label": "Salat Jumat"},
+        {"start": "12:00", "end": "12:30", "label": "Makan siang"},
+        {"start": "14:00", "end": "13:30", "label": "terbalik"},
+        {"start": "14:30", "end": "16:00", "label": "melewati tutup"},
+    ]}
+    closed = [{"date": "2026-12-25", "label": "Natal"}, {"date": "2026-12-25", "label": "x"}]
+    found = hours.problems({"opening_hours": [entry], "closed_dates": closed})
+    assert sorted(found) == sorted([
+        ("opening_hours.0.breaks.1", "Istirahat 12:00-12:30 bertumpang tindih dengan istirahat 0."),
+        ("opening_hours.0.breaks.2", "Istirahat berakhir pukul 13:30, tidak setelah mulai pukul 14:00."),
+        ("opening_hours.0.breaks.3", "Istirahat 14:30-16:00 di luar jam buka 08:00-15:00."),
+        ("closed_dates.1", "Tanggal 2026-12-25 tercantum dua kali."),
+    ])
+
+
+def test_breaks_of_an_inverted_day_are_not_judged_and_good_hours_have_no_problem():
+    inverted = {"day": "monday", "open": "15:00", "close": "08:00",
+                "breaks": [{"start": "20:00", "end": "19:00", "label": "x"}]}
+    assert [path for path, _ in hours.problems({"opening_hours": [inverted]})] == [
+        "opening_hours.0"]
+    assert hours.problems(site()) == []
