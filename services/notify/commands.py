@@ -232,52 +232,60 @@ class NotifyCommands:
     def deliver_due(self, post, limit=50):
         """Try every due webhook delivery once; ``post(url, body, headers)`` returns the
         HTTP status or raises. Returns how many were attempted."""
-        attempted = 0
-        for _ in range(limit):
-            now = self.clock()
-            delivery = self.repo.claim_due(self.repo.deliveries, now, self.settings.lease_seconds)
-            if delivery is None:
-                break
-            attempted += 1
+        def attempt(delivery, entry, now):
             webhook = self.repo.webhook(delivery["webhook_id"])
-            entry = {"at": now, "attempt": delivery["attempts"] + 1}
             if webhook is None or not webhook.get("active"):
                 # Parked, not lost: redeliver once the webhook is active again.
                 entry["error"] = "the webhook is deactivated"
-                self.repo.record_attempt(self.repo.deliveries, delivery["_id"], entry, DEAD, None)
-                continue
+                return None
             body = json.dumps(delivery["envelope"], separators=(",", ":")).encode()
             timestamp = str(int(now.timestamp()))
-            try:
-                headers = {
-                    "Content-Type": "application/cloudevents+json",
-                    "X-Antre-Delivery": delivery["_id"],
-                    "X-Antre-Timestamp": timestamp,
-                    "X-Antre-Signature": signature(self.vault.open(webhook["secret"]), timestamp,
-                                                   body),
-                }
-                status = post(webhook["url"], body, headers)
-                entry["status_code"] = status
-                ok = 200 <= status < 300
-                if not ok:
-                    entry["error"] = f"HTTP {status}"
-            except Exception as exc:  # recorded in the delivery log and retried
-                ok = False
-                entry["error"] = f"{type(exc).__name__}: {exc}"[:300]
-            self._settle(self.repo.deliveries, delivery, entry, ok, now,
-                         self.settings.webhook_attempts, self.settings.webhook_retry_seconds,
-                         dead=DEAD)
+            status = post(webhook["url"], body, {
+                "Content-Type": "application/cloudevents+json",
+                "X-Antre-Delivery": delivery["_id"],
+                "X-Antre-Timestamp": timestamp,
+                "X-Antre-Signature": signature(self.vault.open(webhook["secret"]), timestamp, body),
+            })
+            entry["status_code"] = status
+            if not 200 <= status < 300:
+                entry["error"] = f"HTTP {status}"
+                return False
+            return True
+
+        attempted, _ = self._work_through(
+            self.repo.deliveries, limit, attempt, self.settings.webhook_attempts,
+            self.settings.webhook_retry_seconds, given_up=DEAD)
         return attempted
 
-    def _settle(self, collection, record, entry, ok, now, attempts_allowed, base, dead):
-        attempts = record["attempts"] + 1
-        if ok:
-            status, next_at = SENT, None
-        elif attempts >= attempts_allowed:
-            status, next_at = dead, None
-        else:
-            status, next_at = PENDING, now + timedelta(seconds=backoff(base, attempts))
-        self.repo.record_attempt(collection, record["_id"], entry, status, next_at)
+    def _work_through(self, collection, limit, attempt, attempts_allowed, retry_base, given_up):
+        """Claim the due records of an outgoing ``collection`` one at a time (at most
+        ``limit``) and try each: ``attempt(record, entry, now)`` returns True (done), False
+        (retry with backoff until ``attempts_allowed``), or None (cannot be tried: given up
+        at once); it may raise, which counts as False. It notes what happened in ``entry``,
+        which goes to the record's log. Returns ``(attempted, succeeded)``."""
+        attempted = succeeded = 0
+        for _ in range(limit):
+            now = self.clock()
+            record = self.repo.claim_due(collection, now, self.settings.lease_seconds)
+            if record is None:
+                break
+            attempted += 1
+            attempts = record["attempts"] + 1
+            entry = {"at": now, "attempt": attempts}
+            try:
+                ok = attempt(record, entry, now)
+            except Exception as exc:  # recorded in the record's log and retried
+                ok = False
+                entry["error"] = f"{type(exc).__name__}: {exc}"[:300]
+            if ok:
+                succeeded += 1
+                status, next_at = SENT, None
+            elif ok is None or attempts >= attempts_allowed:
+                status, next_at = given_up, None
+            else:
+                status, next_at = PENDING, now + timedelta(seconds=backoff(retry_base, attempts))
+            self.repo.record_attempt(collection, record["_id"], entry, status, next_at)
+        return attempted, succeeded
 
     def redeliver(self, delivery_id, by=None):
         """Try a dead (or failed) delivery again from now. ``by``, the principal asking
@@ -296,27 +304,19 @@ class NotifyCommands:
     # -- citizen messages -----------------------------------------------------------------
 
     def send_due_messages(self, provider, limit=50):
-        sent = 0
-        for _ in range(limit):
-            now = self.clock()
-            message = self.repo.claim_due(self.repo.messages, now, self.settings.lease_seconds)
-            if message is None:
-                break
+        """Send every due citizen message once through ``provider``; returns how many
+        were sent."""
+        def attempt(message, entry, now):
+            entry["provider"] = provider.name
             subscription = self.repo.subscription(message["ticket_id"])
-            entry = {"at": now, "attempt": message["attempts"] + 1, "provider": provider.name}
             if subscription is None or "text" not in message:
                 entry["error"] = "the number was deleted (the ticket's day is over)"
-                self.repo.record_attempt(self.repo.messages, message["_id"], entry, FAILED, None)
-                continue
-            try:
-                provider.send(self.vault.open(subscription["phone"]), self.vault.open(message["text"]))
-                ok = True
-                sent += 1
-            except Exception as exc:  # recorded with the message and retried with backoff
-                ok = False
-                entry["error"] = f"{type(exc).__name__}: {exc}"[:300]
-            self._settle(self.repo.messages, message, entry, ok, now,
-                         self.settings.message_attempts, self.settings.message_retry_seconds,
-                         dead=FAILED)
+                return None
+            provider.send(self.vault.open(subscription["phone"]), self.vault.open(message["text"]))
+            return True
+
+        _, sent = self._work_through(
+            self.repo.messages, limit, attempt, self.settings.message_attempts,
+            self.settings.message_retry_seconds, given_up=FAILED)
         return sent
 

@@ -101,15 +101,16 @@ class NotifyRepository:
     # -- outgoing records (messages and deliveries) ----------------------------------------
 
     def queue_message(self, message):
-        try:
-            self.messages.insert_one({**message, "status": PENDING, "attempts": 0, "log": []})
-        except DuplicateKeyError:
-            return False
-        return True
+        return self._queue(self.messages, message)
 
     def queue_delivery(self, delivery):
+        return self._queue(self.deliveries, delivery)
+
+    @staticmethod
+    def _queue(collection, record):
+        """Queue an outgoing record once: False when one with its ``_id`` is queued already."""
         try:
-            self.deliveries.insert_one({**delivery, "status": PENDING, "attempts": 0, "log": []})
+            collection.insert_one({**record, "status": PENDING, "attempts": 0, "log": []})
         except DuplicateKeyError:
             return False
         return True
