@@ -19,19 +19,22 @@ from datetime import timedelta
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from services.kernel.infra.mongo import Collection
+
 PENDING, SENT, FAILED, DEAD = "pending", "sent", "failed", "dead"
 LOG_KEEP = 20  # attempts kept in a delivery's log
 
 
 class NotifyRepository:
+    announcements = Collection()
+    sequences = Collection()
+    subscriptions = Collection()
+    messages = Collection()
+    webhooks = Collection()
+    deliveries = Collection()
+
     def __init__(self, db):
         self.db = db
-        self.announcements = db.announcements
-        self.sequences = db.sequences
-        self.subscriptions = db.subscriptions
-        self.messages = db.messages
-        self.webhooks = db.webhooks
-        self.deliveries = db.deliveries
 
     def ensure_indexes(self):
         self.announcements.create_index([("site", ASCENDING), ("seq", ASCENDING)], unique=True)

@@ -187,57 +187,41 @@ def ticket_data(ticket):
     }
 
 
+def _event(entity, action, about, record, moment, data):
+    """An event about ``record`` at its site and agency, whose subject is the record's
+    path (``about`` is ``tickets`` or ``counters``)."""
+    return Event(entity=entity, action=action, subject=f"{about}/{record['_id']}",
+                 site=record["site"], agency=record["agency"], data=data, time=moment)
+
+
 def ticket_event(ticket, action, moment, **extra):
-    return Event(
-        entity="ticket",
-        action=EVENT_OF[action],
-        subject=f"tickets/{ticket['_id']}",
-        site=ticket["site"],
-        agency=ticket["agency"],
-        data={**ticket_data(ticket), **extra},
-        time=moment,
-    )
+    return _event("ticket", EVENT_OF[action], "tickets", ticket, moment,
+                  {**ticket_data(ticket), **extra})
 
 
 def counter_event(counter, action, moment, **extra):
-    return Event(
-        entity="counter",
-        action=action,
-        subject=f"counters/{counter['_id']}",
-        site=counter["site"],
-        agency=counter["agency"],
-        data={
-            "counter": counter["_id"],
-            "site": counter["site"],
-            "agency": counter["agency"],
-            "services": counter.get("services", []),
-            "state": counter["state"],
-            # A pause's reason is free text typed by staff: it stays in the queue service.
-            "at": isoformat(moment),
-            **extra,
-        },
-        time=moment,
-    )
+    return _event("counter", action, "counters", counter, moment, {
+        "counter": counter["_id"],
+        "site": counter["site"],
+        "agency": counter["agency"],
+        "services": counter.get("services", []),
+        "state": counter["state"],
+        # A pause's reason is free text typed by staff: it stays in the queue service.
+        "at": isoformat(moment),
+        **extra,
+    })
 
 
 def feedback_event(ticket, scores, has_comment, moment):
-    return Event(
-        entity="feedback",
-        action="submitted",
-        subject=f"tickets/{ticket['_id']}",
-        site=ticket["site"],
-        agency=ticket["agency"],
-        data={
-            "ticket_id": ticket["_id"],
-            "visit_id": ticket["visit_id"],
-            "site": ticket["site"],
-            "agency": ticket["agency"],
-            "service": ticket["service"],
-            "counter": ticket.get("counter"),
-            "local_day": ticket["local_day"],
-            "scores": {k: scores[k] for k in IKM_ELEMENTS},
-            "has_comment": has_comment,
-            "submitted_at": isoformat(moment),
-        },
-        time=moment,
-    )
+    return _event("feedback", "submitted", "tickets", ticket, moment, {
+        "ticket_id": ticket["_id"],
+        "visit_id": ticket["visit_id"],
+        "site": ticket["site"],
+        "agency": ticket["agency"],
+        "service": ticket["service"],
+        "counter": ticket.get("counter"),
+        "local_day": ticket["local_day"],
+        "scores": {k: scores[k] for k in IKM_ELEMENTS},
+        "has_comment": has_comment,
+        "submitted_at": isoformat(moment),
+    })

@@ -28,6 +28,7 @@ from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from services.kernel.errors import Conflict
+from services.kernel.infra.mongo import Collection
 from services.kernel.infra.outbox import OUTBOX, outbox_entries
 from services.queue import messages
 from services.queue.domain import CANCELLED, COMPLETED, ENDED, WAITING, InvalidTransition
@@ -71,20 +72,30 @@ def _sequence_of(ticket):
     return {"_id": f"{ticket['site']}|{ticket['service']}|{ticket['local_day']}"}
 
 
+def _update_or_refuse(collection, query, update, refusal, **options):
+    """``find_one_and_update`` where a clash on a unique index is a domain refusal:
+    raises ``refusal()`` instead of pymongo's ``DuplicateKeyError``."""
+    try:
+        return collection.find_one_and_update(query, update, **options)
+    except DuplicateKeyError:
+        raise refusal() from None
+
+
 class QueueRepository:
     """The queue's store. Each request gets its own (:meth:`for_request`), which keeps
     in :attr:`written` the outbox entries its writes added: the relay publishes those
     from memory, without reading the documents back."""
 
+    tickets = Collection(TICKETS)
+    ended = Collection(ENDED_TICKETS)
+    counters = Collection(COUNTERS)
+    sequences = Collection(SEQUENCES)
+    feedback = Collection(FEEDBACK)
+
     def __init__(self, db, source=SOURCE):
         self.db = db
         self.source = source
         self.written = []
-        self.tickets = db[TICKETS]
-        self.ended = db[ENDED_TICKETS]
-        self.counters = db[COUNTERS]
-        self.sequences = db[SEQUENCES]
-        self.feedback = db[FEEDBACK]
 
     # Indexes earlier versions made that a query of today's no longer uses.
     SUPERSEDED_INDEXES = {"tickets": ("site_1_local_day_1_status_1_service_1_queue_key_1",
@@ -168,16 +179,13 @@ class QueueRepository:
         query = {"_id": key}
         if arrival and quota is not None:
             query["issued"] = {"$lt": quota}
-        try:
-            doc = self.sequences.find_one_and_update(
-                query, update, upsert=True, return_document=ReturnDocument.AFTER)
-        except DuplicateKeyError:
-            # The sequence exists but its filter did not match: the quota is used up.
-            raise QuotaExhausted(
-                f"Kuota harian layanan ini ({quota} antrean) sudah habis. Silakan datang "
-                f"kembali pada hari layanan berikutnya.",
-                service=service, local_day=local_day, quota=quota) from None
-        return doc
+        # Upserting when the sequence exists but its filter does not match clashes on
+        # ``_id``: the quota is used up.
+        return _update_or_refuse(self.sequences, query, update, lambda: QuotaExhausted(
+            f"Kuota harian layanan ini ({quota} antrean) sudah habis. Silakan datang "
+            f"kembali pada hari layanan berikutnya.",
+            service=service, local_day=local_day, quota=quota),
+            upsert=True, return_document=ReturnDocument.AFTER)
 
     def sequences_of(self, site, local_day):
         """{service: its sequence of the day} (``issued`` arrivals, ``waits`` of the
@@ -214,13 +222,10 @@ class QueueRepository:
         if unset:
             update["$unset"] = {name: "" for name in unset}
         query = {"_id": ticket["_id"], "version": ticket["version"], **(extra_filter or {})}
-        try:
-            written = self.tickets.find_one_and_update(
-                query, update, projection=WRITTEN, return_document=ReturnDocument.AFTER)
-        except DuplicateKeyError:
-            raise CounterBusy(
-                f"Loket {changes.get('active_counter')} sudah memegang tiket yang dipanggil "
-                f"atau sedang dilayani.", counter=changes.get("active_counter")) from None
+        written = _update_or_refuse(self.tickets, query, update, lambda: CounterBusy(
+            f"Loket {changes.get('active_counter')} sudah memegang tiket yang dipanggil "
+            f"atau sedang dilayani.", counter=changes.get("active_counter")),
+            projection=WRITTEN, return_document=ReturnDocument.AFTER)
         if written is None:
             current = self.ticket(ticket["_id"]) or {"status": "gone", "ticket_number": "?"}
             raise InvalidTransition(

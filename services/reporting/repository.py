@@ -45,6 +45,7 @@ from services.kernel.batching import BatchFailed, GroupCommit
 from services.kernel.contract import contract as published_contract
 from services.kernel.errors import Conflict
 from services.kernel.events import utcnow
+from services.kernel.infra.mongo import Collection
 from services.kernel.infra.outbox import OUTBOX, outbox_entries
 from services.reporting.domain import feedback_record, fold_ticket, parse_time
 from services.reporting.running import RunningDay
@@ -224,16 +225,17 @@ class _Running:
 
 
 class ReportingRepository:
+    events = Collection()
+    bundles = Collection("ticket_events")
+    facts = Collection()
+    feedback = Collection()
+    closures = Collection("day_closures")
+    rebuilds = Collection()
+    days = Collection("site_days")
+
     def __init__(self, db, source=SOURCE, contract=None):
         self.db = db
         self.source = source
-        self.events = db.events
-        self.bundles = db.ticket_events
-        self.facts = db.facts
-        self.feedback = db.feedback
-        self.closures = db.day_closures
-        self.rebuilds = db.rebuilds
-        self.days = db.site_days
         self.contract = contract or published_contract()
         self.batches = GroupCommit(self.ingest_many, MAX_BATCH)
         self.running = RunningDays(self)

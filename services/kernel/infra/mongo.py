@@ -19,6 +19,29 @@ _clients = {}
 _lock = threading.Lock()
 
 
+class Collection:
+    """A repository's collection, declared on its class: ``tickets = Collection()`` is
+    ``self.db["tickets"]`` (``Collection("ticket_events")`` names another collection).
+
+    The repository needs a ``db`` attribute. The collection is looked up once per
+    repository object and then kept on it (a plain attribute from then on).
+    """
+
+    def __init__(self, name=None):
+        self.name = name
+
+    def __set_name__(self, owner, attribute):
+        self.attribute = attribute
+        self.name = self.name or attribute
+
+    def __get__(self, repository, owner=None):
+        if repository is None:
+            return self
+        collection = repository.db[self.name]
+        repository.__dict__[self.attribute] = collection
+        return collection
+
+
 def client_for(url):
     """A (cached) client for ``url``."""
     with _lock:
