@@ -50,22 +50,6 @@ class CatalogService(HealthMixin):
         return queries.get(self.repository, schemas.check_kind("kind", kind), code)
 
     @rpc
-    def get_site(self, code):
-        return queries.get(self.repository, "sites", code)
-
-    @rpc
-    def get_agency(self, code):
-        return queries.get(self.repository, "agencies", code)
-
-    @rpc
-    def get_service(self, code):
-        return queries.get(self.repository, "services", code)
-
-    @rpc
-    def get_counter(self, code):
-        return queries.get(self.repository, "counters", code)
-
-    @rpc
     def services_of_counter(self, code):
         return queries.services_of_counter(self.repository, code)
 

@@ -41,21 +41,24 @@ class CatalogClient:
         self.rpc = rpc
         self.cache = cache
 
+    def _record(self, kind, code):
+        return self.cache.get(("record", kind, code), lambda: self.rpc.get(kind, code))
+
     def site(self, code):
-        return self.cache.get(("site", code), lambda: self.rpc.get_site(code))
+        return self._record("sites", code)
 
     def service(self, code):
-        return self.cache.get(("service", code), lambda: self.rpc.get_service(code))
+        return self._record("services", code)
 
     def agency(self, code):
-        return self.cache.get(("agency", code), lambda: self.rpc.get_agency(code))
+        return self._record("agencies", code)
 
     def counter(self, code):
-        return self.cache.get(("counter", code), lambda: self.rpc.get_counter(code))
+        return self._record("counters", code)
 
     def current_counter(self, code):
         """The counter as the catalog has it now (opening one must see it as it is)."""
-        return self.rpc.get_counter(code)
+        return self.rpc.get("counters", code)
 
     def services_of_site(self, site):
         """The site's active services."""

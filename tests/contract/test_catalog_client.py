@@ -35,7 +35,7 @@ class Real:
         self.client = CatalogClient(cluster.catalog, TtlCache(60))
 
     def rename_counter(self, code, name):
-        record = self.cluster.catalog.get_counter(code)
+        record = self.cluster.catalog.get("counters", code)
         record["name"] = name
         self.cluster.catalog.import_catalog({"version": 1, "counters": [record]})
 

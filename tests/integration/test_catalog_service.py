@@ -35,13 +35,13 @@ def loaded(rpc):
 
 
 def test_rpc_reads(rpc, loaded):
-    assert rpc.get_service("KTP-EL")["ticket_prefix"] == "A"
-    assert rpc.get_site("BWI")["timezone"] == "Asia/Jakarta"
+    assert rpc.get("services", "KTP-EL")["ticket_prefix"] == "A"
+    assert rpc.get("sites", "BWI")["timezone"] == "Asia/Jakarta"
     assert rpc.list("services", agency="DISDUKCAPIL")["total"] == 2
     assert [s["code"] for s in rpc.services_of_counter("L01")] == ["KTP-EL"]
     assert [c["code"] for c in rpc.counters_of_service("KTP-EL")] == ["L01"]
     with pytest.raises(NotFound) as caught:
-        rpc.get_service("NOPE")
+        rpc.get("services", "NOPE")
     assert caught.value.details == {"kind": "service", "code": "NOPE"}
     with pytest.raises(InvalidInput) as invalid:
         rpc.import_catalog(document(services=[service(fee=-1)]))

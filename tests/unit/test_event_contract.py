@@ -283,7 +283,8 @@ class FakeCatalogRpc:
     def __init__(self):
         self.catalog = default_catalog()
 
-    def get_site(self, code):
+    def get(self, kind, code):
+        assert kind == "sites", kind
         return self.catalog.site(code)
 
     def list(self, collection, site=None, limit=50):
