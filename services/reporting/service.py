@@ -141,36 +141,24 @@ class ReportingService(HealthMixin):
         return require(request, self.config, "report_viewer", "agency_admin",
                        api_keys=api_key_check(self.catalog_rpc, self.catalog_cache))
 
-    @http("GET", "/api/reporting/daily")
-    def http_daily(self, request):
-        self._reader(request)
-        query = schemas.DailyQuerySchema().load(query_params(request))
-        return json_ready(self.queries.daily(query["site"], query["date"]))
+    # The reports a reader asks for by name: each one's query and the read view answering it.
+    REPORTS = {"daily": schemas.DailyQuerySchema, "breakdown": schemas.DailyQuerySchema,
+               "ikm": schemas.IkmQuerySchema}
 
-    @http("GET", "/api/reporting/daily.csv")
-    def http_daily_csv(self, request):
+    def _report(self, request, report, suffix=""):
+        """Check that the caller may read reports, parse the report's query string, and
+        ask the read view ``report + suffix`` with it."""
         self._reader(request)
-        query = schemas.DailyQuerySchema().load(query_params(request))
-        filename, text = self.queries.daily_csv(query["site"], query["date"])
-        return csv_response(text, filename)
+        query = self.REPORTS[report]().load(query_params(request))
+        return getattr(self.queries, report + suffix)(**query)
 
-    @http("GET", "/api/reporting/breakdown")
-    def http_breakdown(self, request):
-        self._reader(request)
-        query = schemas.DailyQuerySchema().load(query_params(request))
-        return json_ready(self.queries.breakdown(query["site"], query["date"]))
+    @http("GET", "/api/reporting/<any(daily, breakdown, ikm):report>")
+    def http_report(self, request, report):
+        return json_ready(self._report(request, report))
 
-    @http("GET", "/api/reporting/ikm")
-    def http_ikm(self, request):
-        self._reader(request)
-        query = schemas.IkmQuerySchema().load(query_params(request))
-        return self.queries.ikm(query["site"], query["first"], query["last"])
-
-    @http("GET", "/api/reporting/ikm.csv")
-    def http_ikm_csv(self, request):
-        self._reader(request)
-        query = schemas.IkmQuerySchema().load(query_params(request))
-        filename, text = self.queries.ikm_csv(query["site"], query["first"], query["last"])
+    @http("GET", "/api/reporting/<any(daily, ikm):report>.csv")
+    def http_report_csv(self, request, report):
+        filename, text = self._report(request, report, "_csv")
         return csv_response(text, filename)
 
     @http("GET", "/metrics")
