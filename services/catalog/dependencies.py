@@ -21,13 +21,13 @@ class CatalogStore(MongoDatabase):
     ``CATALOG_SEED`` is ``if-empty`` (the default), loads the sample catalog into an
     empty database."""
 
+    RECOVERY = (("recover", "finished %d catalog change(s) interrupted by a crash"),)
+
     def __init__(self):
         super().__init__(CatalogRepository)
 
     def start(self):
-        recovered = self.repository.recover()
-        if recovered:
-            log.warning("finished %d catalog change(s) interrupted by a crash", recovered)
+        super().start()
         seed = setting("CATALOG_SEED", self.container.config)
         if seed == "if-empty" and self.repository.is_empty():
             summary = commands.load_sample(self.repository)

@@ -32,33 +32,44 @@ class TtlCache:
         return value
 
 
-class CatalogClient:
-    """The catalog as another service reads it: records are dicts as the catalog's RPC
-    answers them; an unknown code raises the catalog's ``NotFound``. Reads are cached
-    for ``CATALOG_CACHE_SECONDS`` except :meth:`current_counter`."""
+class CatalogReader:
+    """One record of the catalog by its kind and code; an implementation answers
+    :meth:`record` (records are dicts as the catalog's RPC answers them; an unknown code
+    raises the catalog's ``NotFound``)."""
+
+    def record(self, kind, code, fresh=False):
+        """The record; ``fresh``: as the catalog has it now, never from a cache."""
+        raise NotImplementedError
+
+    def site(self, code):
+        return self.record("sites", code)
+
+    def service(self, code):
+        return self.record("services", code)
+
+    def agency(self, code):
+        return self.record("agencies", code)
+
+    def counter(self, code):
+        return self.record("counters", code)
+
+    def current_counter(self, code):
+        """The counter as the catalog has it now (opening one must see it as it is)."""
+        return self.record("counters", code, fresh=True)
+
+
+class CatalogClient(CatalogReader):
+    """The catalog as another service reads it, over the catalog's RPC. Reads are cached
+    for ``CATALOG_CACHE_SECONDS`` except fresh ones (:meth:`current_counter`)."""
 
     def __init__(self, rpc, cache):
         self.rpc = rpc
         self.cache = cache
 
-    def _record(self, kind, code):
+    def record(self, kind, code, fresh=False):
+        if fresh:
+            return self.rpc.get(kind, code)
         return self.cache.get(("record", kind, code), lambda: self.rpc.get(kind, code))
-
-    def site(self, code):
-        return self._record("sites", code)
-
-    def service(self, code):
-        return self._record("services", code)
-
-    def agency(self, code):
-        return self._record("agencies", code)
-
-    def counter(self, code):
-        return self._record("counters", code)
-
-    def current_counter(self, code):
-        """The counter as the catalog has it now (opening one must see it as it is)."""
-        return self.rpc.get("counters", code)
 
     def services_of_site(self, site):
         """The site's active services."""

@@ -19,31 +19,21 @@ from datetime import timedelta
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from services.kernel.infra.mongo import Collection
+from services.kernel.infra.mongo import Collection, Index, Repository
 
 PENDING, SENT, FAILED, DEAD = "pending", "sent", "failed", "dead"
 LOG_KEEP = 20  # attempts kept in a delivery's log
 
 
-class NotifyRepository:
-    announcements = Collection()
-    sequences = Collection()
-    subscriptions = Collection()
-    messages = Collection()
-    webhooks = Collection()
-    deliveries = Collection()
-
-    def __init__(self, db):
-        self.db = db
-
-    def ensure_indexes(self):
-        self.announcements.create_index([("site", ASCENDING), ("seq", ASCENDING)], unique=True)
-        self.announcements.create_index([("event_id", ASCENDING)], unique=True)
-        self.subscriptions.create_index([("site", ASCENDING), ("service", ASCENDING),
-                                         ("local_day", ASCENDING)])
-        self.messages.create_index([("status", ASCENDING), ("next_attempt_at", ASCENDING)])
-        self.deliveries.create_index([("status", ASCENDING), ("next_attempt_at", ASCENDING)])
-        self.deliveries.create_index([("webhook_id", ASCENDING), ("created_at", DESCENDING)])
+class NotifyRepository(Repository):
+    announcements = Collection("announcements", Index("site", "seq", unique=True),
+                               Index("event_id", unique=True))
+    sequences = Collection("sequences")
+    subscriptions = Collection("subscriptions", Index("site", "service", "local_day"))
+    messages = Collection("messages", Index("status", "next_attempt_at"))
+    webhooks = Collection("webhooks")
+    deliveries = Collection("deliveries", Index("status", "next_attempt_at"),
+                            Index("webhook_id", "-created_at"))
 
     # -- announcements ------------------------------------------------------------------
 

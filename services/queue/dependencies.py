@@ -23,16 +23,14 @@ NOTIFY_TIMEOUT_SECONDS = 5  # a ticket is never held up by the messaging service
 
 
 class QueueStore(MongoDatabase):
+    RECOVERY = (("finish_pending_legs", "inserted %d transfer leg(s) interrupted by a crash"),
+                ("finish_moves", "moved %d ended ticket(s) a crash left among the live ones"))
+
     def __init__(self):
         super().__init__(QueueRepository)
 
     def start(self):
-        finished = self.repository.finish_pending_legs()
-        if finished:
-            log.warning("inserted %d transfer leg(s) interrupted by a crash", finished)
-        moved = self.repository.finish_moves()
-        if moved:
-            log.info("moved %d ended ticket(s) a crash left among the live ones", moved)
+        super().start()
         warn_if_open(self.container.config, self.container.service_name)
 
     def get_dependency(self, worker_ctx):

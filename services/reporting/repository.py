@@ -45,7 +45,7 @@ from services.kernel.batching import BatchFailed, GroupCommit
 from services.kernel.contract import contract as published_contract
 from services.kernel.errors import Conflict
 from services.kernel.events import utcnow
-from services.kernel.infra.mongo import Collection
+from services.kernel.infra.mongo import Collection, Index, Repository
 from services.kernel.infra.outbox import OUTBOX, outbox_entries
 from services.reporting.domain import feedback_record, fold_ticket, parse_time
 from services.reporting.running import RunningDay
@@ -224,17 +224,19 @@ class _Running:
         self.missing = {}  # revisions taken but not seen yet -> when first missed
 
 
-class ReportingRepository:
-    events = Collection()
-    bundles = Collection("ticket_events")
-    facts = Collection()
-    feedback = Collection()
+class ReportingRepository(Repository):
+    events = Collection("events", Index("ticket_id", sparse=True), Index("time"),
+                        Index("received_at"))
+    # Set-aside events leave their bundle: found by ``ids``.
+    bundles = Collection("ticket_events", Index("ids"))
+    facts = Collection("facts")
+    feedback = Collection("feedback")
     closures = Collection("day_closures")
-    rebuilds = Collection()
-    days = Collection("site_days")
+    rebuilds = Collection("rebuilds")
+    days = Collection("site_days", Index("closed"))
 
     def __init__(self, db, source=SOURCE, contract=None):
-        self.db = db
+        super().__init__(db)
         self.source = source
         self.contract = contract or published_contract()
         self.batches = GroupCommit(self.ingest_many, MAX_BATCH)
@@ -243,12 +245,8 @@ class ReportingRepository:
         self.during_rebuild = None
 
     def ensure_indexes(self):
-        self.events.create_index([("ticket_id", ASCENDING)], sparse=True)
-        self.events.create_index([("time", ASCENDING)])
-        self.events.create_index([("received_at", ASCENDING)])
-        self.bundles.create_index([("ids", ASCENDING)])  # set-aside events leave their bundle
+        super().ensure_indexes()
         self._projection_indexes(self.facts, self.feedback)
-        self.days.create_index([("closed", ASCENDING)])
         self.finish_interrupted_swap()
         self._record_days_of_older_facts()
 

@@ -4,12 +4,13 @@ runs the same contract against it and against the real client over RPC."""
 
 import copy
 
+from services.kernel.catalog import CatalogReader
 from services.kernel.errors import NotFound
 
 KINDS = {"sites": "site", "agencies": "agency", "services": "service", "counters": "counter"}
 
 
-class FakeCatalog:
+class FakeCatalog(CatalogReader):
     def __init__(self, sites=(), services=(), counters=(), agencies=()):
         self.records = {kind: {r["code"]: copy.deepcopy(r) for r in records}
                         for kind, records in (("sites", sites), ("services", services),
@@ -20,27 +21,12 @@ class FakeCatalog:
         """From a catalog import document (``{"sites": [...], "agencies": [...], ...}``)."""
         return cls(**{kind: document.get(kind, ()) for kind in KINDS})
 
-    def _get(self, kind, code):
+    def record(self, kind, code, fresh=False):
         table = self.records[kind]
         if code not in table:
             name = KINDS[kind]
             raise NotFound(f"No {name} with code {code!r}.", kind=name, code=code)
         return copy.deepcopy(table[code])
-
-    def site(self, code):
-        return self._get("sites", code)
-
-    def service(self, code):
-        return self._get("services", code)
-
-    def agency(self, code):
-        return self._get("agencies", code)
-
-    def counter(self, code):
-        return self._get("counters", code)
-
-    def current_counter(self, code):
-        return self._get("counters", code)
 
     def services_of_site(self, site):
         return [copy.deepcopy(s) for s in self.records["services"].values()

@@ -10,6 +10,7 @@ import logging
 import threading
 
 from nameko.extensions import DependencyProvider
+from pymongo import ASCENDING, DESCENDING
 
 from services.kernel.config import database_name, setting
 
@@ -19,20 +20,34 @@ _clients = {}
 _lock = threading.Lock()
 
 
+class Index:
+    """An index as a repository declares it: ``Index("status", "next_attempt_at")``,
+    ``Index("webhook_id", "-created_at")`` (``-``: descending), with pymongo's options
+    (``unique=True``, ``sparse=True``)."""
+
+    def __init__(self, *fields, **options):
+        self.keys = [(f.removeprefix("-"), DESCENDING if f.startswith("-") else ASCENDING)
+                     for f in fields]
+        self.options = options
+
+
 class Collection:
-    """A repository's collection, declared on its class: ``tickets = Collection()`` is
-    ``self.db["tickets"]`` (``Collection("ticket_events")`` names another collection).
+    """A repository's collection, declared on its class with its indexes:
+    ``messages = Collection("messages", Index("status", "next_attempt_at"))`` is
+    ``self.db["messages"]``. The name is always written out: it is where the data
+    lives, and renaming the attribute must not move it. :class:`MongoDatabase` creates
+    the declared indexes (:meth:`Repository.ensure_indexes`).
 
     The repository needs a ``db`` attribute. The collection is looked up once per
     repository object and then kept on it (a plain attribute from then on).
     """
 
-    def __init__(self, name=None):
+    def __init__(self, name, *indexes):
         self.name = name
+        self.indexes = indexes
 
     def __set_name__(self, owner, attribute):
         self.attribute = attribute
-        self.name = self.name or attribute
 
     def __get__(self, repository, owner=None):
         if repository is None:
@@ -40,6 +55,26 @@ class Collection:
         collection = repository.db[self.name]
         repository.__dict__[self.attribute] = collection
         return collection
+
+    @staticmethod
+    def declared(repository):
+        """The collections ``repository``'s class declares, as ``(attribute, Collection)``."""
+        return [(name, value) for cls in reversed(type(repository).__mro__)
+                for name, value in vars(cls).items() if isinstance(value, Collection)]
+
+
+class Repository:
+    """A base for a service's repository on its database ``db`` whose collections are
+    declared with :class:`Collection`: :meth:`ensure_indexes` creates the indexes the
+    declarations name (a subclass with more to do calls it first)."""
+
+    def __init__(self, db):
+        self.db = db
+
+    def ensure_indexes(self):
+        for attribute, declared in Collection.declared(self):
+            for index in declared.indexes:
+                getattr(self, attribute).create_index(index.keys, **index.options)
 
 
 def client_for(url):
@@ -88,8 +123,13 @@ class MongoDatabase(DependencyProvider):
     """Injects a repository built on this service's own database.
 
     ``repository_factory(db)`` builds the object handed to workers; when it has an
-    ``ensure_indexes()`` method, that runs once at container start-up.
+    ``ensure_indexes()`` method (a :class:`Repository` has), that runs once at
+    container start-up. Before the first
+    worker runs, each repository method named in :attr:`RECOVERY` finishes what a crash
+    left half done and answers how many it finished; a count above 0 is logged.
     """
+
+    RECOVERY = ()  # (repository method, log message with one %d)
 
     def __init__(self, repository_factory=None, **kwargs):
         self.repository_factory = repository_factory or (lambda db: db)
@@ -112,6 +152,12 @@ class MongoDatabase(DependencyProvider):
         outboxes = getattr(self.repository, "outbox_collections", None)
         for collection in outboxes() if outboxes else ():
             ensure_outbox_index(collection)
+
+    def start(self):
+        for method, message in self.RECOVERY:
+            finished = getattr(self.repository, method)()
+            if finished:
+                log.warning(message, finished)
 
     def get_dependency(self, worker_ctx):
         return self.repository

@@ -1,4 +1,7 @@
-from services.kernel.infra.mongo import Collection
+import pytest
+from pymongo.errors import DuplicateKeyError
+
+from services.kernel.infra.mongo import Collection, Index, Repository
 
 
 class CountingDatabase:
@@ -13,7 +16,7 @@ class CountingDatabase:
 
 
 class Store:
-    tickets = Collection()
+    tickets = Collection("tickets")
     bundles = Collection("ticket_events")
 
     def __init__(self, db):
@@ -40,3 +43,25 @@ def test_each_repository_looks_its_collection_up_once_and_a_copy_keeps_it():
     other = Store(CountingDatabase())
     assert other.tickets == "collection:tickets" and other.db.lookups == ["tickets"]
     assert isinstance(Store.tickets, Collection)
+
+
+class Deliveries(Repository):
+    deliveries = Collection("deliveries", Index("status", "next_attempt_at"),
+                            Index("webhook_id", "-created_at"))
+    secrets = Collection("secrets", Index("code", unique=True))
+    plain = Collection("plain")
+
+
+def test_a_repository_creates_the_indexes_its_collections_declare(database):
+    db = database("declared")
+    repo = Deliveries(db)
+    repo.ensure_indexes()
+    repo.ensure_indexes()  # again at the next start: nothing changes
+    keys = {name: info["key"] for name, info in db.deliveries.index_information().items()}
+    assert keys["status_1_next_attempt_at_1"] == [("status", 1), ("next_attempt_at", 1)]
+    assert keys["webhook_id_1_created_at_-1"] == [("webhook_id", 1), ("created_at", -1)]
+    assert db.secrets.index_information()["code_1"].get("unique") is True
+    repo.secrets.insert_one({"code": "A"})
+    with pytest.raises(DuplicateKeyError):
+        repo.secrets.insert_one({"code": "A"})
+    assert list(db.plain.index_information()) in ([], ["_id_"])
