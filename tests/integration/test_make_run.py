@@ -25,20 +25,13 @@ import pytest
 import requests
 
 from antre_devtools import devrun
+from antre_devtools.harness import MANAGEMENT_URL, Vhost, free_port
 from services import registry
 from services.kernel import hours
 
 ROOT = Path(__file__).resolve().parents[2]
-MANAGEMENT = "http://127.0.0.1:15672/api"
-GUEST = ("guest", "guest")
 START_SECONDS = 90.0
 STOP_SECONDS = 30.0
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def listening(port):
@@ -63,13 +56,11 @@ def children_of(pid):
 
 @pytest.fixture
 def vhost():
-    name = f"antre-make-run-{uuid.uuid4().hex[:8]}"
-    quoted = quote(name, safe="")
-    requests.put(f"{MANAGEMENT}/vhosts/{quoted}", auth=GUEST, timeout=10).raise_for_status()
-    requests.put(f"{MANAGEMENT}/permissions/{quoted}/guest", auth=GUEST, timeout=10,
-                 json={"configure": ".*", "write": ".*", "read": ".*"}).raise_for_status()
-    yield name
-    requests.delete(f"{MANAGEMENT}/vhosts/{quoted}", auth=GUEST, timeout=10)
+    """A private vhost, made and removed by the harness ``make run`` itself uses."""
+    private = Vhost(MANAGEMENT_URL, f"antre-make-run-{uuid.uuid4().hex[:8]}")
+    private.create()
+    yield private.name
+    private.delete()
 
 
 class Run:
