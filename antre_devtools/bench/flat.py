@@ -3,10 +3,11 @@
 On the embedded store, in the queue's own code (no processes, no broker): the store
 operations of one life (issue, view, call-next, start, complete, overview) must be the
 same at both sizes, and the time of ``--tickets`` lives at each size is measured. The hall
-and the operation counting are the unit test's (``tests/unit/queue/test_flat_day.py``),
-which lives in the repository, not in an installed package: so the stage runs as
-``python -m antre_devtools.bench.flat`` from the repository root (``in_own_process`` does
-that for ``make bench``), and prints its figures as one JSON line.
+and the operation counting are ``antre_devtools.costs``, the instruments the unit test
+``tests/unit/queue/test_flat_day.py`` uses too, on the sample catalog. The stage runs in
+its own process (``python -m antre_devtools.bench.flat``, which ``in_own_process`` starts
+for ``make bench``), so that its 10^5 stored tickets leave with it, and prints its figures
+as one JSON line.
 """
 
 import argparse
@@ -22,9 +23,18 @@ from antre_devtools.harness import HarnessError
 
 
 def measure(lives):
-    """The flat figures, in this process (the repository root must be importable)."""
+    """The flat figures, in this process."""
+    from antre_devtools.costs import cost_of_a_ticket_life, hall_that_has_seen
+    from antre_devtools.fakes import FakeCatalog
+    from services.catalog.commands import SAMPLE, parse_document
     from services.kernel.infra.mongo import client_for
-    from tests.unit.queue import test_flat_day as flat_day
+
+    sample = parse_document(SAMPLE.read_text(encoding="utf-8"))
+    counter = next(c for c in sample["counters"] if c.get("services"))
+    service = counter["services"][0]
+    for record in sample["services"]:
+        if record["code"] == service:
+            record["daily_quota"] = None  # many lives, one service
 
     run = uuid.uuid4().hex[:6]
     result = {}
@@ -32,15 +42,15 @@ def measure(lives):
         def database(name, size=size):
             return client_for("mongomock://bench/")[f"flat{run}_{size}_{name}"]
 
-        queue, repo, log = flat_day.hall_that_has_seen(database, size, "")
-        queue.catalog.records["services"]["KTP-EL"]["daily_quota"] = None  # many lives, one service
+        queue, repo, log = hall_that_has_seen(database, size, "", FakeCatalog.from_document(sample),
+                                              service, counter["code"])
         morning = queue.clock.now
-        costs = flat_day.cost_of_a_ticket_life(queue, repo, log, None)
+        costs = cost_of_a_ticket_life(queue, repo, log, None, service, counter["code"])
         elapsed = 0.0
         for _ in range(lives):
             queue.clock.now = morning  # each life in the same open hour
             start = time.perf_counter()
-            flat_day.cost_of_a_ticket_life(queue, repo, log, None)
+            cost_of_a_ticket_life(queue, repo, log, None, service, counter["code"])
             elapsed += time.perf_counter() - start
         seconds = elapsed / lives
         result[size] = ({name: len(ops) for name, (ops, _examined) in costs.items()}, seconds)

@@ -1,15 +1,15 @@
 """One contract for the catalog client, run against every implementation: the real
 ``CatalogClient`` over the catalog service's RPC (a catalog container in the test's
-vhost), and ``tests.fakes.catalog.FakeCatalog`` that the unit tests use. A fake that
+vhost), and ``antre_devtools.fakes.FakeCatalog`` that the unit tests and the flat benchmark use. A fake that
 drifts from the real client fails here, not in a unit test that trusted it.
 """
 
 import pytest
 
+from antre_devtools.fakes import FakeCatalog
 from services.catalog.service import CatalogService
 from services.kernel.catalog import CatalogClient, TtlCache
 from services.kernel.errors import NotFound
-from tests.fakes.catalog import FakeCatalog
 from tests.unit.catalog.factories import agency, counter, document, service, site
 
 

@@ -30,6 +30,7 @@ from nameko.testing.services import worker_factory
 from referencing import Registry
 from referencing.jsonschema import DRAFT7
 
+from antre_devtools.costs import MONDAY_9AM, Clock
 from services.catalog import commands as catalog_commands
 from services.catalog.domain import KINDS
 from services.catalog.repository import CatalogRepository
@@ -42,7 +43,7 @@ from services.queue.repository import QueueRepository
 from services.reporting.repository import ReportingRepository
 from services.reporting.service import ReportingService
 from tests.unit.catalog.factories import agency, document
-from tests.unit.queue.conftest import MONDAY_9AM, Clock, default_catalog
+from tests.unit.queue.conftest import default_catalog
 
 DOCUMENT = Path(__file__).resolve().parents[2] / "docs" / "asyncapi.yaml"
 BASE = "urn:antre:asyncapi"  # the document's base URI for resolving its "#/..." references

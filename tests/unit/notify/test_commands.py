@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from antre_devtools.fakes import FakeCatalog
 from services.kernel.errors import InvalidInput, NotFound
 from services.notify.commands import NotifyCommands, Settings
 from services.notify.crypto import Vault
@@ -14,7 +15,6 @@ from services.notify.domain import signature
 from services.notify.providers import DeliveryFailed, LogProvider
 from services.notify.repository import NotifyRepository
 from services.queue import domain as queue_domain
-from tests.fakes.catalog import FakeCatalog
 
 T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # 09:00 in Jakarta
 NUMBER = "0812-3456-7890"

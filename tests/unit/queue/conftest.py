@@ -1,28 +1,14 @@
 """A queue with a fake catalog and a clock the test moves (fakes, not mocks)."""
 
-from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from antre_devtools.costs import Clock
+from antre_devtools.fakes import FakeCatalog
 from services.queue.commands import QueueCommands
 from services.queue.queries import QueueQueries, Settings
 from services.queue.repository import QueueRepository
-from tests.fakes.catalog import FakeCatalog
 from tests.unit.catalog.factories import agency, counter, service, site
-
-# Monday 2026-11-23, 09:00 in Jakarta (UTC+7).
-MONDAY_9AM = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self, now=MONDAY_9AM):
-        self.now = now
-
-    def __call__(self):
-        return self.now
-
-    def advance(self, **delta):
-        self.now += timedelta(**delta)
 
 
 def default_catalog():

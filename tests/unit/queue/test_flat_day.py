@@ -8,125 +8,35 @@ indexes, so that count is what its time grows with). On a real MongoDB the opera
 the same and each is served by an index (``test_indexes.py``).
 """
 
-import mongomock.collection
-import mongomock.filtering
 import pytest
 
+from antre_devtools.costs import (
+    WAITING_NOW,
+    Clock,
+    ExaminedDocuments,
+    RecordingDatabase,
+    cost_of_a_ticket_life,
+    hall_that_has_seen,
+    settle,
+)
 from services.kernel.contract import contract
-from services.kernel.infra import embedded
 from services.queue.commands import QueueCommands
 from services.queue.queries import Settings
 from services.queue.repository import QueueRepository
-from tests.unit.queue.conftest import Clock, default_catalog
-from tests.unit.queue.test_indexes import RecordingDatabase, settle
-
-WAITING_NOW = 12  # the live backlog is the same in both halls
-
-
-class ExaminedDocuments:
-    """Counts the documents the embedded store tests against a filter (a document the
-    faster filter leaves undecided is counted twice: it is tested twice)."""
-
-    def __init__(self, monkeypatch):
-        self.count = 0
-        original = mongomock.filtering.filter_applies
-
-        def counting(search_filter, document):
-            self.count += 1
-            return original(search_filter, document)
-
-        monkeypatch.setattr(mongomock.filtering, "filter_applies", counting)
-        monkeypatch.setattr(mongomock.collection, "filter_applies", counting)
-        # The embedded store's faster filter decides most documents without mongomock.
-        compile_filter = embedded.compile_filter
-
-        def counting_compile(query):
-            decide = compile_filter(query)
-            if decide is None:
-                return None
-
-            def counted(document):
-                self.count += 1
-                return decide(document)
-            return counted
-
-        monkeypatch.setattr(embedded, "compile_filter", counting_compile)
-
-
-def hall_that_has_seen(database, ended, prefix):
-    """A repository whose day already ended ``ended`` tickets, with the same live
-    backlog whatever ``ended`` is; the commands, the log of store operations."""
-    log = []
-    raw = database(f"{prefix}queue")
-    repo = QueueRepository(RecordingDatabase(raw, log))
-    repo.ensure_indexes()
-    clock = Clock()
-    queue = QueueCommands(repo, default_catalog(), clock, Settings())
-    queue.open_counter("L01")
-    # A few tickets through their whole life, for ended documents shaped as written.
-    for _ in range(4):  # each request's events published before the next, as the service does
-        ticket, _secret = queue.issue("KTP-EL")
-        settle(repo)
-        called = queue.call_next("L01")
-        settle(repo)
-        queue.start(called["_id"], "L01")
-        settle(repo)
-        clock.advance(minutes=3)
-        queue.complete(called["_id"], "L01")
-        settle(repo)
-    templates = list(raw.tickets_ended.find())
-    assert len(templates) == 4 and raw.tickets.count_documents({}) == 0
-    batch = []
-    for n in range(ended - len(templates)):
-        template = templates[n % len(templates)]
-        batch.append({**template, "_id": f"past-{n}", "visit_id": f"past-{n}",
-                      "number": 1000 + n, "queue_key": template["queue_key"] - n - 1})
-        if len(batch) == 10_000:
-            raw.tickets_ended.insert_many(batch)
-            batch = []
-    if batch:
-        raw.tickets_ended.insert_many(batch)
-    assert raw.tickets_ended.estimated_document_count() == ended
-    for _ in range(WAITING_NOW):
-        queue.issue("KTP-EL")
-    settle(repo)
-    log.clear()
-    return queue, repo, log
-
-
-def cost_of_a_ticket_life(queue, repo, log, examined):
-    """Store operations and examined documents of each request of one ticket's life."""
-    costs = {}
-
-    def measure(name, request):
-        log.clear()
-        before = examined.count if examined else 0
-        result = request()
-        settle(repo)  # the relay's writes belong to the request
-        costs[name] = ([(r["collection"], r["op"]) for r in log],
-                       (examined.count - before) if examined else None)
-        return result
-
-    ticket, _secret = measure("issue", lambda: queue.issue("KTP-EL"))
-    measure("view a waiting ticket", lambda: queue.queries.view(ticket["ticket_id"]))
-    called = measure("call-next", lambda: queue.call_next("L01"))
-    measure("start", lambda: queue.start(called["_id"], "L01"))
-    queue.clock.advance(minutes=4)
-    measure("complete", lambda: queue.complete(called["_id"], "L01"))
-    measure("view an ended ticket", lambda: queue.queries.view(called["_id"]))
-    measure("overview", queue.queries.overview)
-    return costs
+from tests.unit.queue.conftest import default_catalog
 
 
 @pytest.fixture
 def examined(mongo_url, monkeypatch):
-    return ExaminedDocuments(monkeypatch) if mongo_url.startswith("mongomock") else None
+    return ExaminedDocuments(monkeypatch.setattr) if mongo_url.startswith("mongomock") else None
 
 
 def test_a_ticket_costs_the_same_after_a_hundred_thousand_as_after_a_thousand(
         database, examined):
-    small = cost_of_a_ticket_life(*hall_that_has_seen(database, 1_000, "small_"), examined)
-    large = cost_of_a_ticket_life(*hall_that_has_seen(database, 100_000, "large_"), examined)
+    small = cost_of_a_ticket_life(*hall_that_has_seen(database, 1_000, "small_",
+                                                      default_catalog()), examined)
+    large = cost_of_a_ticket_life(*hall_that_has_seen(database, 100_000, "large_",
+                                                      default_catalog()), examined)
     assert list(small) == ["issue", "view a waiting ticket", "call-next", "start", "complete",
                            "view an ended ticket", "overview"]
     for request in small:
@@ -146,7 +56,7 @@ def test_the_check_bites_when_a_request_reads_the_ended_tickets(database, examin
     """The same measure tells a request that scans the day apart from one that does not."""
     sizes = {}
     for ended, prefix in ((1_000, "a_"), (5_000, "b_")):
-        queue, repo, log = hall_that_has_seen(database, ended, prefix)
+        queue, repo, log = hall_that_has_seen(database, ended, prefix, default_catalog())
         log.clear()
         before = examined.count if examined else 0
         list(repo.ended.find({"site": "BWI", "status": "completed"}))  # a day's scan

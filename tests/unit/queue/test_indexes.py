@@ -14,82 +14,13 @@ mongomock has no query planner, so on it the first check is the one that bites.
 
 import pytest
 
+from antre_devtools.costs import Clock, RecordingDatabase, settle
 from services.kernel.infra.mongo import ensure_outbox_index
 from services.kernel.infra.outbox import OutboxRelay
 from services.queue.commands import QueueCommands
 from services.queue.queries import Settings
 from services.queue.repository import QueueRepository
-from tests.unit.queue.conftest import Clock, default_catalog
-
-READS = ("find", "find_one", "count_documents", "find_one_and_update", "update_one",
-         "update_many", "distinct", "delete_one", "delete_many", "replace_one", "insert_one",
-         "insert_many", "bulk_write")
-
-
-class RecordingCursor:
-    def __init__(self, cursor, record):
-        self.cursor, self.record = cursor, record
-
-    def sort(self, key, direction=None):
-        self.record["sort"] = [key] if isinstance(key, str) else [k for k, _ in key]
-        self.cursor = self.cursor.sort(key, direction) if direction else self.cursor.sort(key)
-        return self
-
-    def limit(self, n):
-        self.cursor = self.cursor.limit(n)
-        return self
-
-    def skip(self, n):
-        self.cursor = self.cursor.skip(n)
-        return self
-
-    def __iter__(self):
-        return iter(self.cursor)
-
-
-class RecordingCollection:
-    def __init__(self, collection, log):
-        self._collection, self._log = collection, log
-
-    def __getattr__(self, name):
-        attribute = getattr(self._collection, name)
-        if name not in READS:
-            return attribute
-
-        def call(*args, **kwargs):  # records the query, then runs it
-            if name == "insert_one":
-                query = {"_id": args[0]["_id"]}  # an insert is by its _id
-            elif name in ("insert_many", "bulk_write"):  # one round trip for them all
-                query = {"_id": {"$in": [_key_of(op) for op in args[0]]}}
-            else:
-                query = args[1] if name == "distinct" else (args[0] if args
-                                                             else kwargs.get("filter"))
-            record = {"collection": self._collection.name, "op": name, "filter": query or {},
-                      "sort": [k for k, _ in kwargs["sort"]] if kwargs.get("sort") else []}
-            self._log.append(record)
-            result = attribute(*args, **kwargs)
-            return RecordingCursor(result, record) if name == "find" else result
-
-        return call
-
-
-def _key_of(operation):
-    """The ``_id`` a bulk operation (or inserted document) is about."""
-    if isinstance(operation, dict):
-        return operation.get("_id")
-    where = getattr(operation, "_filter", None) or getattr(operation, "_doc", None) or {}
-    return where.get("_id")
-
-
-class RecordingDatabase:
-    def __init__(self, db, log):
-        self._db, self._log = db, log
-
-    def __getitem__(self, name):
-        return RecordingCollection(self._db[name], self._log)
-
-    def __getattr__(self, name):
-        return self[name] if not name.startswith("_") else getattr(self._db, name)
+from tests.unit.queue.conftest import default_catalog
 
 
 def fields_of(query):
@@ -171,14 +102,6 @@ def day(database):
     repo.finish_moves()
     clock.advance(seconds=1)
     return log, raw
-
-
-def settle(repo):
-    """What the service does after a request: the written events are published, then
-    taken out of the outbox (an ended ticket moves to the ended collection)."""
-    for change in repo.written:
-        repo.published(change)
-    repo.written.clear()
 
 
 def test_every_query_of_a_day_is_served_by_an_index(day):

@@ -4,8 +4,8 @@ are the ones a replay of all stored events gives."""
 
 import random
 
+from antre_devtools.costs import RecordingDatabase
 from services.reporting.repository import ReportingRepository
-from tests.unit.queue.test_indexes import RecordingDatabase
 from tests.unit.reporting.test_domain import lifecycle
 from tests.unit.reporting.test_replay import figures, ingest, store_unchecked
 

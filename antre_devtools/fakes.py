@@ -1,4 +1,4 @@
-"""The test fake of the catalog client (``services.kernel.catalog.CatalogClient``): the
+"""The in-memory fake of the catalog client (``services.kernel.catalog.CatalogClient``): the
 same methods and answers over in-memory records. ``tests/contract/test_catalog_client.py``
 runs the same contract against it and against the real client over RPC."""
 
