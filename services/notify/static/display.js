@@ -19,27 +19,34 @@
   const RETRY_MS = 5000;          // new EventSource after the browser gave up on one
   const FETCH_TIMEOUT_MS = 5000;
 
-  const UI = {
-    id: {
-      locale: "id-ID", mall: "Mal Pelayanan Publik", title: "Layar Panggilan",
-      ticket: "Nomor Antrean", counter: "Loket", recent: "Panggilan terakhir",
-      recall: "Panggilan ulang", recallShort: "ulang", waiting: "Menunggu panggilan…",
-      connecting: "Menyambung…", open: "Terhubung", reconnecting: "Menyambung ulang…",
-      enableSound: "Klik untuk mengaktifkan suara",
-      pending: (n) => `${n} panggilan berikutnya`,
-    },
-    en: {
-      locale: "en-GB", mall: "Public Service Mall", title: "Call display",
-      ticket: "Ticket number", counter: "Counter", recent: "Recent calls",
-      recall: "Second call", recallShort: "again", waiting: "Waiting for the next call…",
-      connecting: "Connecting…", open: "Connected", reconnecting: "Reconnecting…",
-      enableSound: "Click to enable sound",
-      pending: (n) => (n === 1 ? "1 more call waiting" : `${n} more calls waiting`),
-    },
-  };
+  // The board's languages (the first is the default); every text below has its words in
+  // each of them, in this order.
+  const LANGS = ["id", "en"];
+  const LOCALES = { id: "id-ID", en: "en-GB" };  // dates and times
   // Voice languages: "in" and "ind" are older/ISO-639-2 codes for Indonesian (old Android).
   const VOICE_LANGS = { id: ["id", "in", "ind"], en: ["en", "eng"] };
   const PREFERRED_VOICE = { id: "id-id", en: "en-gb" };
+  const TEXT = {
+    mall: ["Mal Pelayanan Publik", "Public Service Mall"],
+    title: ["Layar Panggilan", "Call display"],
+    ticket: ["Nomor Antrean", "Ticket number"],
+    counter: ["Loket", "Counter"],
+    recent: ["Panggilan terakhir", "Recent calls"],
+    recall: ["Panggilan ulang", "Second call"],
+    recallShort: ["ulang", "again"],
+    waiting: ["Menunggu panggilan…", "Waiting for the next call…"],
+    enableSound: ["Klik untuk mengaktifkan suara", "Click to enable sound"],
+    pending: [
+      (n) => `${n} panggilan berikutnya`,
+      (n) => (n === 1 ? "1 more call waiting" : `${n} more calls waiting`),
+    ],
+  };
+  // The connection's states, as the status line shows them (its data-state).
+  const STATUS_TEXT = {
+    connecting: ["Menyambung…", "Connecting…"],
+    open: ["Terhubung", "Connected"],
+    reconnecting: ["Menyambung ulang…", "Reconnecting…"],
+  };
 
   // -- Site and language: filled in by the server, else taken from the URL --------------
   const body = document.body;
@@ -48,9 +55,12 @@
     ? decodeURIComponent(location.pathname.split("/").filter(Boolean).pop() || "")
     : body.dataset.site;
   let lang = body.dataset.lang;
-  if (!UI.hasOwnProperty(lang)) lang = new URLSearchParams(location.search).get("lang");
-  const LANG = UI.hasOwnProperty(lang) ? lang : "id";
-  const T = UI[LANG];
+  if (!LANGS.includes(lang)) lang = new URLSearchParams(location.search).get("lang");
+  const LANG = LANGS.includes(lang) ? lang : LANGS[0];
+  const inLang = (texts) => Object.fromEntries(
+    Object.entries(texts).map(([key, words]) => [key, words[LANGS.indexOf(LANG)]]));
+  const T = inLang({ ...TEXT, ...STATUS_TEXT });
+  const LOCALE = LOCALES[LANG];
   const API = `/api/notify/display/${encodeURIComponent(SITE)}`;
 
   const $ = (id) => document.getElementById(id);
@@ -348,8 +358,8 @@
   }
 
   // -- Clock (the browser's local time) ------------------------------------------------------
-  const timeFormat = new Intl.DateTimeFormat(T.locale, { hour: "2-digit", minute: "2-digit" });
-  const dateFormat = new Intl.DateTimeFormat(T.locale,
+  const timeFormat = new Intl.DateTimeFormat(LOCALE, { hour: "2-digit", minute: "2-digit" });
+  const dateFormat = new Intl.DateTimeFormat(LOCALE,
     { weekday: "long", day: "numeric", month: "long", year: "numeric" });
   function tick() {
     const now = new Date();

@@ -27,7 +27,24 @@
   var COUNTER_STATE = { open: "Buka", paused: "Jeda", closed: "Tutup" };
   var CHANNEL = { kiosk: "anjungan", web: "daring", appointment: "janji temu", api: "sistem",
     transfer: "pengalihan" };
-  var SHORTCUTS = { n: "call-next", u: "recall", m: "start", s: "complete", t: "no-show" };
+  // The console's buttons, drawn into the page's two groups of them. A button's action is
+  // its data-action and data-testid (id "btn-<action>"); look: its classes after cc-btn;
+  // key: its keyboard shortcut; dialog: it asks in a dialog first.
+  var BUTTONS = {
+    "ticket-actions": [
+      { action: "call-next", label: "Panggil Berikutnya", look: "primary cc-btn-action cc-wide", key: "N" },
+      { action: "recall", label: "Panggil Ulang", look: "secondary cc-btn-action", key: "U" },
+      { action: "no-show", label: "Tidak Hadir", look: "warning cc-btn-action", key: "T" },
+      { action: "start", label: "Mulai Layani", look: "success cc-btn-action", key: "M" },
+      { action: "complete", label: "Selesai", look: "success cc-btn-action", key: "S" },
+      { action: "transfer", label: "Alihkan…", look: "secondary cc-btn-action cc-span", dialog: true },
+    ],
+    "counter-actions": [
+      { action: "open", label: "Buka Loket", look: "secondary" },
+      { action: "pause", label: "Jeda…", look: "secondary", dialog: true },
+      { action: "close", label: "Tutup Loket…", look: "danger-outline", dialog: true },
+    ],
+  };
 
   // -- Configuration from the server (placeholders left unfilled count as empty) ----------
   var body = document.body;
@@ -56,23 +73,38 @@
     called: $("current-called"), priorityRow: $("current-priority-row"),
     priority: $("current-priority"), originRow: $("current-origin-row"), origin: $("current-origin"),
     actionHint: $("action-hint"), waitingList: $("waiting-list"), waitingTotal: $("waiting-total"),
-    updatedAt: $("updated-at"),
-    pauseDialog: $("pause-dialog"), pauseForm: $("pause-form"), pauseOther: $("pause-other"),
-    pauseError: $("pause-error"), pauseSubmit: $("pause-submit"),
-    transferDialog: $("transfer-dialog"), transferForm: $("transfer-form"),
-    transferIntro: $("transfer-intro"), transferService: $("transfer-service"),
-    transferError: $("transfer-error"), transferSubmit: $("transfer-submit"),
-    closeDialog: $("close-dialog"), closeForm: $("close-form"), closeText: $("close-text"),
-    closeSubmit: $("close-submit"),
+    updatedAt: $("updated-at"), pauseOther: $("pause-other"), transferIntro: $("transfer-intro"),
+    transferService: $("transfer-service"), closeText: $("close-text"),
   };
-  var buttons = {};
-  Array.prototype.forEach.call(document.querySelectorAll("[data-action]"), function (button) {
-    buttons[button.dataset.action] = button;
+  // The dialogs, by the action they ask about; the page names their parts
+  // <action>-dialog, -form, -error (where there is one) and -submit.
+  var forms = {};
+  ["pause", "transfer", "close"].forEach(function (action) {
+    forms[action] = { dialog: $(action + "-dialog"), form: $(action + "-form"),
+      error: $(action + "-error"), submit: $(action + "-submit") };
   });
-  var LABEL = {};
-  Object.keys(buttons).forEach(function (action) {
-    var label = buttons[action].querySelector(".cc-btn-label") || buttons[action];
-    LABEL[action] = label.textContent.replace("…", "").trim();
+  var buttons = {};   // action -> its button
+  var LABEL = {};     // action -> its label, for messages
+  var SHORTCUTS = {}; // key (lower case) -> action
+  Object.keys(BUTTONS).forEach(function (group) {
+    BUTTONS[group].forEach(function (spec) {
+      var button = make("button", "cc-btn cc-btn-" + spec.look);
+      button.type = "button";
+      button.id = "btn-" + spec.action;
+      button.dataset.testid = spec.action;
+      button.dataset.action = spec.action;
+      button.disabled = true;
+      button.appendChild(make("span", "cc-btn-label", spec.label));
+      if (spec.key) {
+        button.setAttribute("aria-keyshortcuts", spec.key);
+        button.appendChild(make("kbd", null, spec.key)).setAttribute("aria-hidden", "true");
+        SHORTCUTS[spec.key.toLowerCase()] = spec.action;
+      }
+      if (spec.dialog) button.setAttribute("aria-haspopup", "dialog");
+      $(group).appendChild(button);
+      buttons[spec.action] = button;
+      LABEL[spec.action] = spec.label.replace("…", "").trim();
+    });
   });
 
   // -- State ------------------------------------------------------------------------------
@@ -773,7 +805,7 @@
   }
 
   // -- Dialogs -----------------------------------------------------------------------------
-  var dialogs = [el.pauseDialog, el.transferDialog, el.closeDialog];
+  var dialogs = Object.keys(forms).map(function (action) { return forms[action].dialog; });
   var returnFocus = null;
 
   function isDialogOpen() {
@@ -808,45 +840,56 @@
     });
   });
 
+  // A dialog's form, sent: prepare(code) gives the work for the counter (see run), or null
+  // once refuse() has said what is missing; with work, the dialog closes and it runs.
+  function submits(action, prepare) {
+    var parts = forms[action];
+    parts.form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var work = prepare(counterCode);
+      if (!work) return;
+      parts.submit.disabled = true;
+      hideDialog(parts.dialog);
+      run(action, work, true);
+    });
+  }
+  function refuse(action, field, text) {
+    forms[action].error.textContent = text;
+    field.focus();
+    return null;
+  }
+
   // Pause
   function openPauseDialog() {
-    el.pauseError.textContent = "";
-    el.pauseForm.reset();
-    el.pauseSubmit.disabled = false;
-    showDialog(el.pauseDialog, el.pauseForm.querySelector("input[name=reason]:checked"));
+    forms.pause.error.textContent = "";
+    forms.pause.form.reset();
+    forms.pause.submit.disabled = false;
+    showDialog(forms.pause.dialog, forms.pause.form.querySelector("input[name=reason]:checked"));
   }
   el.pauseOther.addEventListener("input", function () {
     if (el.pauseOther.value.trim()) {
-      el.pauseForm.querySelector("input[name=reason][value=other]").checked = true;
+      forms.pause.form.querySelector("input[name=reason][value=other]").checked = true;
     }
   });
-  el.pauseForm.addEventListener("change", function (event) {
+  forms.pause.form.addEventListener("change", function (event) {
     if (event.target.name === "reason" && event.target.value === "other") el.pauseOther.focus();
   });
-  el.pauseForm.addEventListener("submit", function (event) {
-    event.preventDefault();
-    var checked = el.pauseForm.querySelector("input[name=reason]:checked");
+  submits("pause", function (code) {
+    var checked = forms.pause.form.querySelector("input[name=reason]:checked");
     var reason = checked ? checked.value : "";
     if (reason === "other") reason = el.pauseOther.value.trim();
-    if (!reason) {
-      el.pauseError.textContent = "Tulis alasan jeda.";
-      el.pauseOther.focus();
-      return;
-    }
-    var code = counterCode;
-    el.pauseSubmit.disabled = true;
-    hideDialog(el.pauseDialog);
-    run("pause", function () {
+    if (!reason) return refuse("pause", el.pauseOther, "Tulis alasan jeda.");
+    return function () {
       return queue("/counters/" + enc(code) + "/pause", "POST", { reason: reason })
         .then(function () { return "Loket dijeda: " + reason + "."; });
-    }, true);
+    };
   });
 
   // Transfer
   function openTransferDialog(ticket) {
     if (!ticket) return;
-    el.transferError.textContent = "";
-    el.transferSubmit.disabled = false;
+    forms.transfer.error.textContent = "";
+    forms.transfer.submit.disabled = false;
     el.transferIntro.textContent = "Alihkan " + ticket.ticket_number + " ("
       + serviceName(ticket.service) + ") ke layanan lain di MPP ini.";
     var select = el.transferService;
@@ -878,25 +921,17 @@
       select.appendChild(group);
     });
     if (!agencies.length) {
-      el.transferError.textContent = "Tidak ada layanan lain yang aktif untuk tujuan pengalihan.";
-      el.transferSubmit.disabled = true;
+      forms.transfer.error.textContent = "Tidak ada layanan lain yang aktif untuk tujuan pengalihan.";
+      forms.transfer.submit.disabled = true;
     }
-    showDialog(el.transferDialog, select);
+    showDialog(forms.transfer.dialog, select);
     // Agency names for the groups, if not known yet (shown next time the dialog opens).
     agencies.forEach(function (agency) { loadAgencyName(agency); });
   }
-  el.transferForm.addEventListener("submit", function (event) {
-    event.preventDefault();
+  submits("transfer", function (code) {
     var target = el.transferService.value;
-    if (!target) {
-      el.transferError.textContent = "Pilih layanan tujuan.";
-      el.transferService.focus();
-      return;
-    }
-    var code = counterCode;
-    el.transferSubmit.disabled = true;
-    hideDialog(el.transferDialog);
-    run("transfer", function () {
+    if (!target) return refuse("transfer", el.transferService, "Pilih layanan tujuan.");
+    return function () {
       if (!status || !status.ticket) {
         return Promise.reject(new ApiError(409, "conflict", "Tidak ada nomor yang sedang dilayani.", null));
       }
@@ -906,7 +941,7 @@
           return number + " dialihkan ke " + serviceName(target) + " dengan nomor baru "
             + leg.ticket_number + ".";
         });
-    }, true);
+    };
   });
 
   // Close
@@ -915,21 +950,17 @@
     el.closeText.textContent = ticket && ticket.status === "called"
       ? "Nomor " + ticket.ticket_number + " yang sudah dipanggil akan dikembalikan ke depan antrean."
       : "Loket " + name + " tidak akan menerima panggilan sampai dibuka lagi.";
-    el.closeSubmit.disabled = false;
-    showDialog(el.closeDialog, el.closeForm.querySelector("[data-close-dialog]"));
+    forms.close.submit.disabled = false;
+    showDialog(forms.close.dialog, forms.close.form.querySelector("[data-close-dialog]"));
   }
-  el.closeForm.addEventListener("submit", function (event) {
-    event.preventDefault();
-    var code = counterCode;
-    el.closeSubmit.disabled = true;
-    hideDialog(el.closeDialog);
-    run("close", function () {
+  submits("close", function (code) {
+    return function () {
       return queue("/counters/" + enc(code) + "/close", "POST", {}).then(function (answer) {
         var text = "Loket ditutup: " + counterName(code) + ".";
         if (answer.returned_ticket) text += " Nomor yang sudah dipanggil dikembalikan ke depan antrean.";
         return text;
       });
-    }, true);
+    };
   });
 
   // -- Events ------------------------------------------------------------------------------

@@ -33,10 +33,10 @@
     phone: "Nomor HP", priority: "Prioritas", service: "Layanan", site: "MPP", lang: "Bahasa",
   };
 
+  const { $, placeholder, baseUrl, setText, waitText, ApiError, callApi } = window.Antre;
   const body = document.body;
   const SITE = placeholder(body.dataset.site);
   const QUEUE = baseUrl(body.dataset.queueUrl);
-  const $ = (id) => document.getElementById(id);
 
   const state = {
     data: null, services: new Map(), agencies: new Map(), signature: "",
@@ -46,15 +46,6 @@
   };
 
   // -- small helpers -------------------------------------------------------------------
-
-  function placeholder(value) {
-    const text = (value || "").trim();
-    return text.indexOf("{{") === 0 ? "" : text; // the raw file, not served by the queue
-  }
-
-  function baseUrl(value) {
-    return placeholder(value).replace(/\/+$/, "");
-  }
 
   function el(tag, props, ...children) {
     const node = document.createElement(tag);
@@ -69,11 +60,6 @@
       if (child !== null && child !== undefined && child !== false) node.append(child);
     }
     return node;
-  }
-
-  function setText(node, text) {
-    const value = text === null || text === undefined ? "" : String(text);
-    if (node.textContent !== value) node.textContent = value;
   }
 
   /** Lower case, without accents: "Pèrekaman KTP" -> "perekaman ktp". */
@@ -91,13 +77,8 @@
     return time.amount + " " + (UNITS[time.unit] || time.unit);
   }
 
-  function waitText(minutes) {
-    if (minutes === null || minutes === undefined) return "-";
-    if (minutes < 1) return "segera";
-    if (minutes < 60) return "± " + minutes + " menit";
-    const hours = Math.floor(minutes / 60);
-    const rest = minutes % 60;
-    return "± " + hours + " jam" + (rest ? " " + rest + " menit" : "");
+  function wait(minutes) {
+    return waitText(minutes) || "-";
   }
 
   function people(count) {
@@ -167,40 +148,23 @@
 
   // -- API -----------------------------------------------------------------------------
 
-  class ApiError extends Error {
-    constructor(message, status, details) {
-      super(message);
-      this.status = status;
-      this.details = details || {};
-    }
-  }
-
+  /** A queue API call: JSON, or a blob (the QR code's SVG); opts.auth sends the kiosk's token. */
   async function api(path, options) {
     const opts = options || {};
     const headers = { Accept: "application/json, image/svg+xml" };
-    let payload;
-    if (opts.json !== undefined) {
-      headers["Content-Type"] = "application/json";
-      payload = JSON.stringify(opts.json);
-    }
     if (opts.auth) {
       const token = kioskToken();
       if (token) headers.Authorization = "Bearer " + token;
     }
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), opts.timeout || REQUEST_TIMEOUT_MS);
-    let response;
-    try {
-      response = await fetch(QUEUE + path, {
-        method: opts.method || "GET", headers, body: payload, cache: "no-store",
-        credentials: "omit", signal: controller.signal,
-      });
-    } catch (err) {
-      clearTimeout(timer);
-      throw new ApiError(err && err.name === "AbortError"
-        ? (opts.timeoutMessage || "Server antrean tidak menjawab. Silakan coba lagi atau hubungi petugas.")
-        : "Tidak dapat terhubung ke server antrean. Silakan coba lagi atau hubungi petugas.", 0);
-    }
+    return callApi(QUEUE + path, {
+      method: opts.method, json: opts.json, headers, timeout: opts.timeout || REQUEST_TIMEOUT_MS,
+      timeoutMessage: opts.timeoutMessage
+        || "Server antrean tidak menjawab. Silakan coba lagi atau hubungi petugas.",
+      offlineMessage: "Tidak dapat terhubung ke server antrean. Silakan coba lagi atau hubungi petugas.",
+    }, readAnswer);
+  }
+
+  async function readAnswer(response) {
     try {
       const type = response.headers.get("Content-Type") || "";
       if (response.ok) return type.indexOf("json") >= 0 ? await response.json() : await response.blob();
@@ -220,8 +184,6 @@
     } catch (err) {
       if (err instanceof ApiError) throw err;
       throw new ApiError("Jawaban server antrean terputus. Silakan coba lagi.", 0);
-    } finally {
-      clearTimeout(timer);
     }
   }
 
@@ -399,7 +361,7 @@
   function liveLine(service) {
     const parts = [people(service.waiting) + " menunggu"];
     if (service.estimated_wait_minutes !== null && service.estimated_wait_minutes !== undefined) {
-      parts.push("tunggu " + waitText(service.estimated_wait_minutes));
+      parts.push("tunggu " + wait(service.estimated_wait_minutes));
     }
     parts.push(rupiah(service.fee));
     return parts.join(" · ");
@@ -510,7 +472,7 @@
     if (!entry) return;
     const service = entry.service;
     setText($("details-waiting"), people(service.waiting));
-    setText($("details-estimate"), waitText(service.estimated_wait_minutes));
+    setText($("details-estimate"), wait(service.estimated_wait_minutes));
     setText($("details-counters"), service.open_counters ? service.open_counters + " loket" : "Belum ada");
     const quota = service.daily_quota;
     $("details-quota-wrap").hidden = !quota;
@@ -586,7 +548,7 @@
     $("t-priority").hidden = !group;
     setText($("t-priority"), group ? "Prioritas: " + (PRIORITY[group] || group) : "");
     setText($("t-position"), ticket.position === null || ticket.position === undefined ? "-" : String(ticket.position));
-    setText($("t-estimate"), waitText(ticket.estimated_wait_minutes));
+    setText($("t-estimate"), wait(ticket.estimated_wait_minutes));
     const issued = moment(ticket.issued_at) || moment(new Date().toISOString());
     setText($("t-date"), new Intl.DateTimeFormat("id-ID", { day: "2-digit", month: "2-digit", year: "numeric" }).format(issued.date));
     setText($("t-time"), formatTime(issued));

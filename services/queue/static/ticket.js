@@ -22,10 +22,10 @@
     child: "Anak", disaster_victim: "Korban bencana",
   };
 
+  const { $, placeholder, baseUrl, setText, waitText, ApiError, callApi } = window.Antre;
   const body = document.body;
   const QUEUE = baseUrl(body.dataset.queueUrl);
   const CATALOG = baseUrl(body.dataset.catalogUrl);
-  const $ = (id) => document.getElementById(id);
 
   const state = {
     id: placeholder(body.dataset.ticketId), secret: "", ticket: null, timer: null,
@@ -35,31 +35,8 @@
 
   // -- helpers -------------------------------------------------------------------------
 
-  function placeholder(value) {
-    const text = (value || "").trim();
-    return text.indexOf("{{") === 0 ? "" : text;
-  }
-
-  function baseUrl(value) {
-    return placeholder(value).replace(/\/+$/, "");
-  }
-
-  function setText(node, text) {
-    const value = text === null || text === undefined ? "" : String(text);
-    if (node.textContent !== value) node.textContent = value;
-  }
-
   function reveal(node, visible) {
     if (node.hidden === visible) node.hidden = !visible;
-  }
-
-  function waitText(minutes) {
-    if (minutes === null || minutes === undefined) return null;
-    if (minutes < 1) return "segera";
-    if (minutes < 60) return "± " + minutes + " menit";
-    const hours = Math.floor(minutes / 60);
-    const rest = minutes % 60;
-    return "± " + hours + " jam" + (rest ? " " + rest + " menit" : "");
   }
 
   function secretKey(id) {
@@ -85,49 +62,29 @@
 
   // -- API -----------------------------------------------------------------------------
 
-  class ApiError extends Error {
-    constructor(message, status) {
-      super(message);
-      this.status = status;
-    }
-  }
-
+  /** A JSON API call; opts.secret sends the ticket's secret. */
   async function api(base, path, options) {
     const opts = options || {};
     const headers = { Accept: "application/json" };
-    let payload;
-    if (opts.json !== undefined) {
-      headers["Content-Type"] = "application/json";
-      payload = JSON.stringify(opts.json);
-    }
     if (opts.secret) headers["X-Ticket-Secret"] = state.secret;
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), REQUEST_TIMEOUT_MS);
+    return callApi(base + path, {
+      method: opts.method, json: opts.json, headers, timeout: REQUEST_TIMEOUT_MS,
+      timeoutMessage: "Server antrean tidak menjawab.",
+      offlineMessage: "Tidak dapat terhubung ke server antrean. Periksa sambungan internet Anda.",
+    }, readAnswer);
+  }
+
+  async function readAnswer(response) {
+    let answer = null;
     try {
-      let response;
-      try {
-        response = await fetch(base + path, {
-          method: opts.method || "GET", headers, body: payload, cache: "no-store",
-          credentials: "omit", signal: controller.signal,
-        });
-      } catch (err) {
-        throw new ApiError(err && err.name === "AbortError"
-          ? "Server antrean tidak menjawab."
-          : "Tidak dapat terhubung ke server antrean. Periksa sambungan internet Anda.", 0);
-      }
-      let answer = null;
-      try {
-        answer = await response.json();
-      } catch (e) {
-        answer = null;
-      }
-      if (response.ok && answer) return answer;
-      throw new ApiError(answer && typeof answer.message === "string" && answer.message
-        ? answer.message
-        : "Terjadi gangguan pada server antrean (kode " + response.status + ").", response.status);
-    } finally {
-      clearTimeout(timer);
+      answer = await response.json();
+    } catch (e) {
+      answer = null;
     }
+    if (response.ok && answer) return answer;
+    throw new ApiError(answer && typeof answer.message === "string" && answer.message
+      ? answer.message
+      : "Terjadi gangguan pada server antrean (kode " + response.status + ").", response.status);
   }
 
   /** A catalog record by "kind/code", fetched once; null when the catalog cannot say. */

@@ -35,6 +35,18 @@
     ["u8", "Penanganan Pengaduan, Saran dan Masukan"],
     ["u9", "Sarana dan Prasarana"],
   ];
+  // The summary tiles, in order: name (data-testid "tile-<name>", class "tile-<name>"), label.
+  const TILES = [
+    ["issued", "Diterbitkan"],
+    ["served", "Dilayani"],
+    ["waiting", "Menunggu"],
+    ["no-show", "Tidak hadir"],
+    ["cancelled", "Dibatalkan"],
+    ["mean", "Rata-rata tunggu"],
+    ["p90", "Waktu tunggu p90"],
+    ["sla", "Sesuai target"],
+    ["ikm", "IKM"],
+  ];
   const MONTHS = ["Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus",
     "September", "Oktober", "November", "Desember"];
   const DAYS = ["Minggu", "Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu"];
@@ -59,12 +71,27 @@
     agServed: $("chart-agencies-served"), agP90: $("chart-agencies-p90"), ikm: $("chart-ikm"),
     ikmPeriod: $("ikm-period"), rows: $("agency-rows"), total: $("agency-total"),
     caption: $("agency-caption"),
-    busiest: $("busiest"), csvDaily: $("csv-daily"), csvIkm: $("csv-ikm"),
+    tiles: $("tiles"), busiest: $("busiest"), csvDaily: $("csv-daily"), csvIkm: $("csv-ikm"),
     downloadStatus: $("download-status"),
   };
 
   document.title = `Dasbor Laporan – MPP ${SITE}`;
   el.site.textContent = SITE;
+
+  // Each tile: its label, its value ("–" until the report says) and a note.
+  el.tiles.append(...TILES.map(([name, label]) => {
+    const node = document.createElement("li");
+    node.className = `tile tile-${name}`;
+    node.dataset.testid = `tile-${name}`;
+    node.dataset.value = "";
+    for (const [part, text] of [["label", label], ["value", "–"], ["note", ""]]) {
+      const span = document.createElement("span");
+      span.className = `tile-${part}`;
+      span.textContent = text;
+      node.appendChild(span);
+    }
+    return node;
+  }));
 
   // -- Numbers, the Indonesian way: 1.234; 12,5; 87,5% ------------------------------------
   function group(digits) {
