@@ -151,3 +151,37 @@ class CatalogRepository:
             {"$set": {**fields, **bookkeeping}, "$inc": {"revision": 1},
              "$push": {OUTBOX: {"$each": entries}}},
         )
+
+    # -- staff: accounts, devices and API keys (``services.catalog.staff``) -------------
+
+    def add_account(self, doc):
+        """Store a new account; False when one of that name exists already."""
+        try:
+            self.db.accounts.insert_one(doc)
+        except DuplicateKeyError:
+            return False
+        return True
+
+    def account(self, username):
+        return self.db.accounts.find_one({"_id": username})
+
+    def set_account_active(self, username, active):
+        self.db.accounts.update_one({"_id": username}, {"$set": {"active": active}})
+
+    def accounts(self, agency=None):
+        """Every account, or one agency's, by name."""
+        query = {} if agency is None else {"agency": agency}
+        return list(self.db.accounts.find(query).sort("_id"))
+
+    def add_device(self, doc):
+        self.db.devices.insert_one(doc)
+
+    def add_api_key(self, doc):
+        self.db.api_keys.insert_one(doc)
+
+    def active_api_key(self, key_id):
+        return self.db.api_keys.find_one({"_id": key_id, "active": True})
+
+    def write_audit(self, principal, action, target, before=None, after=None):
+        """One entry of the audit log (who, what, on which record, before and after)."""
+        audit(self.db.audit, principal, action, target, before, after)

@@ -14,12 +14,9 @@ import re
 import secrets
 import uuid
 
-from pymongo.errors import DuplicateKeyError
-
 from services.kernel.config import setting
 from services.kernel.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from services.kernel.events import utcnow
-from services.kernel.infra.audit import audit
 from services.kernel.passwords import check_secret, hash_secret
 from services.kernel.tokens import issue_token
 
@@ -37,20 +34,12 @@ class Staff:
     def __init__(self, repository, config):
         self.repository = repository
         self.config = config
-        db = repository.db
-        self.users = db.accounts
-        self.devices = db.devices
-        self.keys = db.api_keys
-        self.audit_log = db.audit
 
     def _secret(self):
         secret = setting("AUTH_SECRET", self.config)
         if not secret:
             raise Conflict("AUTH_SECRET belum diatur; token tidak dapat diterbitkan.")
         return secret
-
-    def _audit(self, principal, action, target, before=None, after=None):
-        audit(self.audit_log, principal, action, target, before, after)
 
     # -- people -------------------------------------------------------------------------
 
@@ -72,34 +61,32 @@ class Staff:
         doc = {"_id": data["username"], "role": data["role"], "agency": data.get("agency"),
                "counters": data["counters"], "name": data["name"], "active": True,
                "password": hash_secret(data["password"]), "created_at": utcnow()}
-        try:
-            self.users.insert_one(doc)
-        except DuplicateKeyError:
-            raise Conflict(f"Akun {data['username']} sudah ada.") from None
-        self._audit(principal, "account_created", {"kind": "account", "code": doc["_id"]},
+        if not self.repository.add_account(doc):
+            raise Conflict(f"Akun {data['username']} sudah ada.")
+        self.repository.write_audit(principal, "account_created", {"kind": "account", "code": doc["_id"]},
                     after=public_account(doc))
         return public_account(doc)
 
     def set_user_active(self, principal, username, active):
-        doc = self.users.find_one({"_id": username})
+        doc = self.repository.account(username)
         if doc is None:
             raise NotFound(f"Tidak ada akun {username}.")
         if not principal.is_admin and not (principal.role == "agency_admin"
                                            and doc.get("agency") == principal.agency
                                            and doc["role"] == "operator"):
             raise Forbidden("Hanya admin, atau admin instansi untuk operatornya sendiri.")
-        self.users.update_one({"_id": username}, {"$set": {"active": active}})
+        self.repository.set_account_active(username, active)
         after = {**doc, "active": active}
-        self._audit(principal, "account_activated" if active else "account_deactivated",
+        self.repository.write_audit(principal, "account_activated" if active else "account_deactivated",
                     {"kind": "account", "code": username}, public_account(doc), public_account(after))
         return public_account(after)
 
     def list_users(self, principal):
-        query = {} if principal.is_admin else {"agency": principal.agency}
-        return [public_account(d) for d in self.users.find(query).sort("_id")]
+        agency = None if principal.is_admin else principal.agency
+        return [public_account(d) for d in self.repository.accounts(agency)]
 
     def login(self, data):
-        doc = self.users.find_one({"_id": data["username"]})
+        doc = self.repository.account(data["username"])
         # The same answer, and the same slow hash, whether the name or the password is wrong.
         stored = doc["password"] if doc else hash_secret(secrets.token_hex(8))
         if not check_secret(data["password"], stored) or not doc or not doc.get("active"):
@@ -119,9 +106,9 @@ class Staff:
         token = issue_token(self._secret(), f"device:{device_id}", data["kind"],
                             days * 86400, site=data["site"])
         doc = {"_id": device_id, **data, "created_at": utcnow(), "created_by": principal.subject}
-        self.devices.insert_one(doc)
+        self.repository.add_device(doc)
         public = {"device_id": device_id, **data, "created_at": doc["created_at"]}
-        self._audit(principal, "device_created", {"kind": "device", "code": device_id},
+        self.repository.write_audit(principal, "device_created", {"kind": "device", "code": device_id},
                     after=public)
         return {**public, "token": token, "expires_in": int(days * 86400)}
 
@@ -133,10 +120,11 @@ class Staff:
         doc = {"_id": key_id, "name": data["name"], "role": "report_viewer",
                "agency": data.get("agency"), "hash": hash_secret(secret), "active": True,
                "created_at": utcnow()}
-        self.keys.insert_one(doc)
+        self.repository.add_api_key(doc)
         public = {"key_id": key_id, "name": doc["name"], "role": doc["role"],
                   "agency": doc["agency"], "created_at": doc["created_at"]}
-        self._audit(principal, "api_key_created", {"kind": "api_key", "code": key_id}, after=public)
+        self.repository.write_audit(principal, "api_key_created",
+                                    {"kind": "api_key", "code": key_id}, after=public)
         return {**public, "key": f"ak_{key_id}_{secret}"}
 
     def verify_api_key(self, key):
@@ -144,7 +132,7 @@ class Staff:
         match = re.match(r"^ak_([0-9a-f]{12})_([A-Za-z0-9_-]{16,64})$", key or "")
         if not match:
             return None
-        doc = self.keys.find_one({"_id": match.group(1), "active": True})
+        doc = self.repository.active_api_key(match.group(1))
         if doc is None or not check_secret(match.group(2), doc["hash"]):
             return None
         return {"subject": f"api_key:{doc['_id']}", "role": doc["role"], "agency": doc.get("agency")}

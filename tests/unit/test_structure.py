@@ -103,3 +103,24 @@ def test_entrypoints_hold_no_store_or_adapter_code(name):
     for needle in ("import pymongo", "from pymongo", "import kombu", "from kombu",
                    r"class \w*Store\b", "MongoDatabase", r"\(DependencyProvider\)"):
         assert not re.search(needle, source), f"services/{name}/service.py: {needle}"
+
+
+def modules_importing_the_store(folder):
+    """The modules below ``folder`` that import pymongo themselves."""
+    return sorted(str(path.relative_to(folder)) for path in folder.rglob("*.py")
+                  if re.search(r"^\s*(import|from) pymongo\b", path.read_text(encoding="utf-8"),
+                               re.M))
+
+
+@pytest.mark.parametrize("name", registry.names())
+def test_only_the_repository_touches_the_store(name):
+    """Use cases (commands, queries, staff, ...) go through the repository: no other module
+    of a service imports pymongo or catches its errors."""
+    assert modules_importing_the_store(ROOT / "services" / name) == ["repository.py"]
+
+
+def test_the_store_check_bites_on_a_use_case_that_imports_pymongo(tmp_path):
+    (tmp_path / "repository.py").write_text("import pymongo\n", encoding="utf-8")
+    (tmp_path / "staff.py").write_text("from pymongo.errors import DuplicateKeyError\n",
+                                       encoding="utf-8")
+    assert modules_importing_the_store(tmp_path) == ["repository.py", "staff.py"]
