@@ -11,10 +11,12 @@ KINDS = {"sites": "site", "agencies": "agency", "services": "service", "counters
 
 
 class FakeCatalog(CatalogReader):
-    def __init__(self, sites=(), services=(), counters=(), agencies=()):
+    def __init__(self, sites=(), services=(), counters=(), agencies=(), api_keys=None):
         self.records = {kind: {r["code"]: copy.deepcopy(r) for r in records}
                         for kind, records in (("sites", sites), ("services", services),
                                               ("counters", counters), ("agencies", agencies))}
+        self.api_keys = dict(api_keys or {})  # key -> the catalog's answer for it
+        self.asked_keys = []
 
     @classmethod
     def from_document(cls, document):
@@ -27,6 +29,11 @@ class FakeCatalog(CatalogReader):
             name = KINDS[kind]
             raise NotFound(f"No {name} with code {code!r}.", kind=name, code=code)
         return copy.deepcopy(table[code])
+
+    def verify_api_key(self, key):
+        self.asked_keys.append(key)
+        answer = self.api_keys.get(key)
+        return dict(answer) if answer else None
 
     def services_of_site(self, site):
         return [copy.deepcopy(s) for s in self.records["services"].values()

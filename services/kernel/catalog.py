@@ -10,6 +10,7 @@ of contract tests against both.
 Plain Python: the RPC proxy and the cache are handed in.
 """
 
+import hashlib
 import time
 
 LIST_LIMIT = 500  # the catalog's largest page; a site has at most a few hundred services
@@ -70,6 +71,12 @@ class CatalogClient(CatalogReader):
         if fresh:
             return self.rpc.get(kind, code)
         return self.cache.get(("record", kind, code), lambda: self.rpc.get(kind, code))
+
+    def verify_api_key(self, key):
+        """The catalog's answer for an API key (``{"subject", "role", "agency"}``, or None
+        for an unknown key), remembered under the key's digest, never the key."""
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        return self.cache.get(("api_key", digest), lambda: self.rpc.verify_api_key(key))
 
     def services_of_site(self, site):
         """The site's active services."""

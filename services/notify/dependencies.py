@@ -11,7 +11,6 @@ import eventlet
 from nameko.extensions import DependencyProvider
 
 from services.kernel.auth import warn_if_open
-from services.kernel.catalog import CatalogClient
 from services.kernel.config import setting
 from services.kernel.errors import NotFound
 from services.kernel.infra.http import json_ready
@@ -82,10 +81,6 @@ def settings_from(config):
         webhook_retry_seconds=number("WEBHOOK_RETRY_SECONDS", float),
     )
 
-
-def catalog_client(catalog_rpc, catalog_cache):
-    """The catalog as every service asks it: the catalog's RPC behind the shared cache."""
-    return CatalogClient(catalog_rpc, catalog_cache)
 
 
 def display_page(config, site, lang):

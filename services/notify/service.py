@@ -11,7 +11,7 @@ from werkzeug.wrappers import Response
 
 from services.kernel.auth import require, require_admin
 from services.kernel.events import utcnow
-from services.kernel.infra.cache import CatalogCache
+from services.kernel.infra.catalog import Catalog
 from services.kernel.infra.consumer import event_handler
 from services.kernel.infra.health import HealthMixin
 from services.kernel.infra.http import http, json_ready, query_params, read_json
@@ -23,7 +23,6 @@ from services.notify.dependencies import (
     NotifyStore,
     Secrets,
     announcement_stream,
-    catalog_client,
     display_asset,
     display_page,
     http_post,
@@ -40,15 +39,14 @@ class NotifyService(HealthMixin):
 
     repository = NotifyStore()
     secrets = Secrets()
-    catalog_rpc = RpcClient("catalog")
+    catalog = Catalog()
     queue_rpc = RpcClient("queue")
-    catalog_cache = CatalogCache()
     config = Config()
 
     @property
     def commands(self):
         return NotifyCommands(self.repository, self.secrets.vault,
-                              catalog_client(self.catalog_rpc, self.catalog_cache),
+                              self.catalog,
                               self.queue_rpc.positions, utcnow, settings_from(self.config))
 
     @property

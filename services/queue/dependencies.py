@@ -1,6 +1,6 @@
 """What the queue service is wired to: nameko dependency providers and the adapters
-around them (the store, the clock, the settings, the catalog, the notify service, the
-outbox relay). Everything framework-bound that ``service.py`` uses lives here.
+around them (the store, the clock, the settings, the notify service, the outbox
+relay). Everything framework-bound that ``service.py`` uses lives here.
 """
 
 import logging
@@ -9,7 +9,6 @@ import eventlet
 from nameko.extensions import DependencyProvider
 
 from services.kernel.auth import warn_if_open
-from services.kernel.catalog import CatalogClient, TtlCache
 from services.kernel.config import setting
 from services.kernel.events import utcnow
 from services.kernel.infra.mongo import MongoDatabase
@@ -59,22 +58,6 @@ class QueueSettings(DependencyProvider):
 
     def get_dependency(self, worker_ctx):
         return self.settings
-
-
-class Catalog(RpcClient):
-    """The :class:`CatalogClient`: RPC to the catalog with a short cache of
-    ``CATALOG_CACHE_SECONDS`` (what :class:`CatalogCache` keeps for the services that
-    declare the two apart; a dependency provider cannot hold another)."""
-
-    def __init__(self, **kwargs):
-        super().__init__("catalog", **kwargs)
-
-    def setup(self):
-        super().setup()
-        self.cache = TtlCache(float(setting("CATALOG_CACHE_SECONDS", self.container.config)))
-
-    def get_dependency(self, worker_ctx):
-        return CatalogClient(super().get_dependency(worker_ctx), self.cache)
 
 
 class _Subscriptions:

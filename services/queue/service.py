@@ -16,6 +16,7 @@ from werkzeug.wrappers import Response
 from services.kernel.auth import authenticate, require
 from services.kernel.config import flag, setting
 from services.kernel.errors import Forbidden, InvalidInput, Unauthorized
+from services.kernel.infra.catalog import Catalog
 from services.kernel.infra.health import HealthMixin
 from services.kernel.infra.http import http, json_ready, query_params, read_json
 from services.kernel.infra.outbox import Outbox, sweep_timer
@@ -26,7 +27,6 @@ from services.kernel.tokens import STAFF
 from services.queue import schemas
 from services.queue.commands import ACTIONS, QueueCommands
 from services.queue.dependencies import (
-    Catalog,
     Clock,
     Notify,
     QueueSettings,

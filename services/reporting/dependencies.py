@@ -2,14 +2,12 @@
 keys), the broker's queues of this service (dead letters, backlog), CSV answers and
 settings. Everything framework-bound that ``service.py`` injects lives here."""
 
-import hashlib
 import logging
 from datetime import timedelta
 
 from werkzeug.wrappers import Response
 
 from services.kernel.auth import warn_if_open
-from services.kernel.catalog import CatalogClient
 from services.kernel.config import setting
 from services.kernel.errors import Unavailable
 from services.kernel.infra.consumer import (
@@ -40,26 +38,17 @@ class ReportingStore(MongoDatabase):
         warn_if_open(self.container.config, self.container.service_name)
 
 
-def catalog_client(catalog_rpc, catalog_cache):
-    """The catalog as every service asks it: the catalog's RPC behind the shared cache."""
-    return CatalogClient(catalog_rpc, catalog_cache)
 
-
-def api_key_check(catalog_rpc, catalog_cache):
+def api_key_check(catalog):
     """``key -> Principal or None``: a report viewer's API key, checked by the catalog
-    (which keeps the keys) and remembered in the cache by its digest."""
+    (which keeps the keys; the catalog client remembers its answer for a while)."""
     def check(key):
-        digest = hashlib.sha256(key.encode()).hexdigest()
-
-        def ask_catalog():
-            try:
-                found = catalog_rpc.verify_api_key(key)
-            except Exception:  # the catalog keeps the keys: without it no key can be checked
-                log.warning("cannot check an API key: the catalog does not answer", exc_info=True)
-                raise Unavailable("Kunci API tidak dapat diperiksa sekarang; coba lagi.") from None
-            return Principal(found["subject"], found["role"], found.get("agency")) if found else None
-
-        return catalog_cache.get(("api_key", digest), ask_catalog)
+        try:
+            found = catalog.verify_api_key(key)
+        except Exception:  # the catalog keeps the keys: without it no key can be checked
+            log.warning("cannot check an API key: the catalog does not answer", exc_info=True)
+            raise Unavailable("Kunci API tidak dapat diperiksa sekarang; coba lagi.") from None
+        return Principal(found["subject"], found["role"], found.get("agency")) if found else None
 
     return check
 

@@ -14,13 +14,13 @@ from nameko.dependency_providers import Config
 from services.kernel.auth import require
 from services.kernel.config import setting
 from services.kernel.events import utcnow
-from services.kernel.infra.cache import CatalogCache
+from services.kernel.infra.catalog import Catalog
 from services.kernel.infra.consumer import event_handler
 from services.kernel.infra.health import HealthMixin
 from services.kernel.infra.http import http, json_ready, query_params, read_json
 from services.kernel.infra.outbox import Outbox, sweep_timer
 from services.kernel.infra.pages import asset, page
-from services.kernel.infra.rpc import RpcClient, rpc
+from services.kernel.infra.rpc import rpc
 from services.kernel.infra.timers import configured_timer
 from services.kernel.tokens import Principal
 from services.reporting import schemas
@@ -29,7 +29,6 @@ from services.reporting.dependencies import (
     Broker,
     ReportingStore,
     api_key_check,
-    catalog_client,
     csv_response,
     day_close_delay,
     metrics_response,
@@ -44,13 +43,12 @@ class ReportingService(HealthMixin):
 
     repository = ReportingStore()
     outbox = Outbox()
-    catalog_rpc = RpcClient("catalog")
-    catalog_cache = CatalogCache()
+    catalog = Catalog()
     config = Config()
 
     @property
     def sites(self):
-        return Sites(catalog_client(self.catalog_rpc, self.catalog_cache),
+        return Sites(self.catalog,
                      setting("DEFAULT_SITE", self.config),
                      setting("DEFAULT_TIMEZONE", self.config))
 
@@ -135,11 +133,11 @@ class ReportingService(HealthMixin):
 
     def _admin(self, request):
         return require(request, self.config,
-                       api_keys=api_key_check(self.catalog_rpc, self.catalog_cache))
+                       api_keys=api_key_check(self.catalog))
 
     def _reader(self, request):
         return require(request, self.config, "report_viewer", "agency_admin",
-                       api_keys=api_key_check(self.catalog_rpc, self.catalog_cache))
+                       api_keys=api_key_check(self.catalog))
 
     # The reports a reader asks for by name: each one's query and the read view answering it.
     REPORTS = {"daily": schemas.DailyQuerySchema, "breakdown": schemas.DailyQuerySchema,

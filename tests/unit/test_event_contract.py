@@ -36,7 +36,6 @@ from services.catalog.domain import KINDS
 from services.catalog.repository import CatalogRepository
 from services.kernel.contract import contract
 from services.kernel.events import CONTENT_TYPE
-from services.kernel.infra.cache import TtlCache
 from services.queue.commands import QueueCommands
 from services.queue.queries import Settings
 from services.queue.repository import QueueRepository
@@ -278,25 +277,6 @@ def catalog_changes(database):
     return outbox(repo)
 
 
-class FakeCatalogRpc:
-    """What reporting asks the catalog: a site's time zone, agency and service names."""
-
-    def __init__(self):
-        self.catalog = default_catalog()
-
-    def get(self, kind, code):
-        assert kind == "sites", kind
-        return self.catalog.site(code)
-
-    def list(self, collection, site=None, limit=50):
-        if collection == "agencies":
-            items = [{"code": "BPJSKES", "name": "BPJS Kesehatan"},
-                     {"code": "DISDUKCAPIL", "name": "Dinas Kependudukan dan Pencatatan Sipil"}]
-        else:
-            items = [s for s in self.catalog.records["services"].values() if s["site"] == site]
-        return {"items": items[:limit], "total": len(items)}
-
-
 class KeepOutbox:
     """Reporting's outbox relay, publishing nothing: the events stay in the outbox."""
 
@@ -309,7 +289,7 @@ def reporting_day(database, queue_events):
     repository = ReportingRepository(database("reporting"))
     repository.ensure_indexes()
     reporting = worker_factory(ReportingService, repository=repository, outbox=KeepOutbox(),
-                               catalog_rpc=FakeCatalogRpc(), catalog_cache=TtlCache(15), config={})
+                               catalog=default_catalog(), config={})
     for _, envelope in sorted(queue_events, key=lambda pair: pair[1]["time"]):
         reporting.ingest(json.loads(json.dumps(envelope)))
     with patch("services.reporting.service.utcnow", return_value=TUESDAY_9AM):

@@ -54,6 +54,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request, Response
 
+from antre_devtools.fakes import FakeCatalog
 from services.catalog import commands
 from services.catalog import schemas as cs
 from services.catalog.domain import KINDS
@@ -729,8 +730,7 @@ def probe_worker(name):
     """The service's worker with every dependency a mock, but its credentials set."""
     config = {"ADMIN_TOKEN": ADMIN, "AUTH_SECRET": AUTH_SECRET, "ALLOW_PUBLIC_ISSUING": "true"}
     if name == "reporting":
-        return worker_factory(ReportingService, config=config, catalog_rpc=FakeCatalogRpc(),
-                              catalog_cache=FakeCatalogCache())
+        return worker_factory(ReportingService, config=config, catalog=banyuwangi_catalog())
     return worker_factory(SERVICES[name], config=config)
 
 
@@ -977,25 +977,19 @@ def scripted_day():
     return events
 
 
-class FakeCatalogCache:
-    """The catalog as the cache answers it: Banyuwangi's time zone and the names; API
-    keys are asked of the catalog (``catalog_rpc.verify_api_key``)."""
-
-    def get(self, key, load):
-        if key[0] == "api_key":
-            return load()
-        return {"timezone": "Asia/Jakarta"} if key[0] == "site" else NAMES
-
-
-class FakeCatalogRpc:
-    """The catalog's ``verify_api_key``: it knows ``VIEWER_KEY`` only."""
-
-    def __init__(self):
-        self.asked = []
-
-    def verify_api_key(self, key):
-        self.asked.append(key)
-        return dict(VIEWER) if key == VIEWER_KEY else None
+def banyuwangi_catalog():
+    """The catalog as these tests' services read it: MPP Banyuwangi, the agencies and
+    services of ``NAMES``, 43 counters, and the viewer's API key (``VIEWER_KEY``)."""
+    return FakeCatalog(
+        sites=[{"code": "BWI", "name": "Mal Pelayanan Publik Kabupaten Banyuwangi",
+                "timezone": "Asia/Jakarta"}],
+        agencies=[{"code": code, "name": name} for (kind, code), name in NAMES.items()
+                  if kind == "agencies"],
+        services=[{"code": code, "name": name, "site": "BWI", "agency": code.split("-")[0]}
+                  for (kind, code), name in NAMES.items() if kind == "services"],
+        counters=[{"code": f"BWI-L{n:02d}", "name": f"Loket {n}", "site": "BWI"}
+                  for n in range(1, 44)],
+        api_keys={VIEWER_KEY: VIEWER})
 
 
 class FakeOutbox:
@@ -1014,7 +1008,7 @@ def reporting(monkeypatch):
                         lambda amqp_uri, service: {"ready": 0, "retrying": 0, "dead": 0})
     service = worker_factory(
         ReportingService, repository=ReportingRepository(mongomock.MongoClient().reporting),
-        outbox=FakeOutbox(), catalog_rpc=FakeCatalogRpc(), catalog_cache=FakeCatalogCache(),
+        outbox=FakeOutbox(), catalog=banyuwangi_catalog(),
         config={"ADMIN_TOKEN": ADMIN, "AUTH_SECRET": AUTH_SECRET})
     for event in scripted_day():
         service.ingest(json.loads(json.dumps(event)))
@@ -1226,18 +1220,6 @@ NOTIFY_CONFIG = {"ADMIN_TOKEN": ADMIN, "AUTH_SECRET": AUTH_SECRET, "WEBHOOK_MAX_
                  "WEBHOOK_RETRY_SECONDS": "1", "PUBLIC_BASE_URL": "https://antre.banyuwangikab.go.id"}
 
 
-class NotifyCatalogCache:
-    """The catalog as notify's cache answers it: Banyuwangi's names."""
-
-    def get(self, key, load):
-        kind, code = key
-        if kind == "site":
-            return {"name": "Mal Pelayanan Publik Kabupaten Banyuwangi", "timezone": "Asia/Jakarta"}
-        if kind == "counter":
-            return {"name": f"Loket {int(code[-2:])}"}
-        return {"name": NAMES[("agencies" if kind == "agency" else "services", code)]}
-
-
 def notify_call(service, method, path, query="", who=None, body=None, headers=None):
     """``(status, headers, body)`` of ``method path`` at 10:00, the body parsed when JSON,
     the Response itself when a stream; ``who``: None, "admin" or a bearer token."""
@@ -1278,9 +1260,9 @@ def notify():
     repository.ensure_indexes()
     secrets = SimpleNamespace(vault=Vault(Fernet.generate_key()), provider=LogProvider())
     service = worker_factory(
-        NotifyService, repository=repository, secrets=secrets, catalog_rpc=None,
+        NotifyService, repository=repository, secrets=secrets, catalog=banyuwangi_catalog(),
         queue_rpc=SimpleNamespace(positions=lambda ids: dict.fromkeys(ids, 2)),
-        catalog_cache=NotifyCatalogCache(), config=NOTIFY_CONFIG)
+        config=NOTIFY_CONFIG)
     _, _, siak = notify_call(service, "POST", "/api/notify/webhooks", who="admin", body={
         "agency": "DISDUKCAPIL", "url": SIAK, "secret": AGENCY_SECRET,
         "event_types": ["antre.ticket.*"]})
