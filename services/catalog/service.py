@@ -6,13 +6,12 @@ Entrypoints only: parse with :mod:`services.catalog.schemas`, call one use case 
 :mod:`services.catalog.staff`, relay the events a write produced, answer.
 """
 
-from nameko.dependency_providers import Config
 
 from services.catalog import commands, queries, schemas
 from services.catalog.dependencies import CatalogStore, changed_by, relay, yaml_attachment
 from services.catalog.staff import Staff
 from services.kernel.auth import require, require_admin
-from services.kernel.infra.health import HealthMixin
+from services.kernel.infra.base import AntreService
 from services.kernel.infra.http import http, json_ready, query_params, read_json
 from services.kernel.infra.outbox import Outbox, sweep_timer
 from services.kernel.infra.rpc import rpc
@@ -20,12 +19,11 @@ from services.kernel.infra.rpc import rpc
 KIND = "<any(sites,agencies,services,counters):kind>"
 
 
-class CatalogService(HealthMixin):
+class CatalogService(AntreService):
     name = "catalog"
 
     repository = CatalogStore()
     outbox = Outbox()
-    config = Config()
 
     @property
     def staff(self):

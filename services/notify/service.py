@@ -6,14 +6,13 @@ view (:mod:`.queries`) and answers; what they are wired to is in :mod:`.dependen
 
 import logging
 
-from nameko.dependency_providers import Config
 from werkzeug.wrappers import Response
 
 from services.kernel.auth import require, require_admin
 from services.kernel.events import utcnow
+from services.kernel.infra.base import AntreService
 from services.kernel.infra.catalog import Catalog
 from services.kernel.infra.consumer import event_handler
-from services.kernel.infra.health import HealthMixin
 from services.kernel.infra.http import http, json_ready, query_params, read_json
 from services.kernel.infra.rpc import RpcClient, rpc
 from services.kernel.infra.timers import configured_timer
@@ -34,14 +33,13 @@ from services.notify.queries import NotifyQueries
 log = logging.getLogger(__name__)
 
 
-class NotifyService(HealthMixin):
+class NotifyService(AntreService):
     name = "notify"
 
     repository = NotifyStore()
     secrets = Secrets()
     catalog = Catalog()
     queue_rpc = RpcClient("queue")
-    config = Config()
 
     @property
     def commands(self):

@@ -10,14 +10,13 @@ import logging
 from pathlib import Path
 
 import segno
-from nameko.dependency_providers import Config
 from werkzeug.wrappers import Response
 
 from services.kernel.auth import authenticate, require
 from services.kernel.config import flag, setting
 from services.kernel.errors import Forbidden, InvalidInput, Unauthorized
+from services.kernel.infra.base import AntreService
 from services.kernel.infra.catalog import Catalog
-from services.kernel.infra.health import HealthMixin
 from services.kernel.infra.http import http, json_ready, query_params, read_json
 from services.kernel.infra.outbox import Outbox, sweep_timer
 from services.kernel.infra.pages import asset, page
@@ -47,7 +46,7 @@ def _secret(request):
     return request.headers.get("X-Ticket-Secret")
 
 
-class QueueService(HealthMixin):
+class QueueService(AntreService):
     name = "queue"
 
     repository = QueueStore()
@@ -56,7 +55,6 @@ class QueueService(HealthMixin):
     notify = Notify()
     clock = Clock()
     settings = QueueSettings()
-    config = Config()
 
     @property
     def commands(self):

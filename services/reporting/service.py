@@ -9,14 +9,12 @@ to is in :mod:`.dependencies`.
 
 from pathlib import Path
 
-from nameko.dependency_providers import Config
-
 from services.kernel.auth import require
 from services.kernel.config import setting
 from services.kernel.events import utcnow
+from services.kernel.infra.base import AntreService
 from services.kernel.infra.catalog import Catalog
 from services.kernel.infra.consumer import event_handler
-from services.kernel.infra.health import HealthMixin
 from services.kernel.infra.http import http, json_ready, query_params, read_json
 from services.kernel.infra.outbox import Outbox, sweep_timer
 from services.kernel.infra.pages import asset, page
@@ -38,13 +36,12 @@ from services.reporting.queries import ReportingQueries, Sites
 STATIC = Path(__file__).parent / "static"
 
 
-class ReportingService(HealthMixin):
+class ReportingService(AntreService):
     name = "reporting"
 
     repository = ReportingStore()
     outbox = Outbox()
     catalog = Catalog()
-    config = Config()
 
     @property
     def sites(self):

@@ -124,3 +124,11 @@ def test_the_store_check_bites_on_a_use_case_that_imports_pymongo(tmp_path):
     (tmp_path / "staff.py").write_text("from pymongo.errors import DuplicateKeyError\n",
                                        encoding="utf-8")
     assert modules_importing_the_store(tmp_path) == ["repository.py", "staff.py"]
+
+
+@pytest.mark.parametrize("entry", registry.SERVICES, ids=lambda entry: entry.name)
+def test_every_service_class_is_an_antre_service(entry):
+    """One base for all: ``GET /health`` and ``self.config`` come from it."""
+    from services.kernel.infra.base import AntreService
+
+    assert issubclass(entry.load(), AntreService)
