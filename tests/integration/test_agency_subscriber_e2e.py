@@ -5,7 +5,6 @@ redelivered event (same id) is handled once, that a poison message ends in the a
 dead-letter queue, and that SIGTERM stops the program cleanly.
 """
 
-import importlib.util
 import json
 import os
 import signal
@@ -21,20 +20,18 @@ import pytest
 from amqp.exceptions import NotFound
 from kombu import Connection, Exchange
 
+from examples.agency_subscriber import subscriber
 from services.brokeraccess import broker_users, cli
 from services.kernel.events import CONTENT_TYPE
 
-PATH = Path(__file__).resolve().parents[2] / "examples" / "agency_subscriber" / "subscriber.py"
+PATH = Path(subscriber.__file__)  # also run as the program an agency copies
 EVENTS = Exchange("antre.events", "topic", durable=True)
 QUEUE = "agency.DISDUKCAPIL.events"
 
 
 @pytest.fixture(scope="module")
 def sub():
-    spec = importlib.util.spec_from_file_location("agency_subscriber_example_e2e", PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return subscriber
 
 
 @pytest.fixture

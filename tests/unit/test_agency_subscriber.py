@@ -1,24 +1,20 @@
 """The example agency subscriber (examples/agency_subscriber/subscriber.py), without a broker.
 
-It is a file agencies copy, not part of the ``services`` package, so it is loaded by path.
+It is a file agencies copy, standalone (it imports nothing of Antre); ``examples`` is a
+package only so that the tests import it like any other module.
 """
 
-import importlib.util
 import json
 import uuid
-from pathlib import Path
 
 import pytest
 
-PATH = Path(__file__).resolve().parents[2] / "examples" / "agency_subscriber" / "subscriber.py"
+from examples.agency_subscriber import subscriber
 
 
 @pytest.fixture(scope="module")
 def sub():
-    spec = importlib.util.spec_from_file_location("agency_subscriber_example", PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return subscriber
 
 
 @pytest.fixture
