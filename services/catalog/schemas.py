@@ -16,7 +16,7 @@ from marshmallow import (
 
 from services.catalog.domain import KINDS
 from services.kernel.errors import InvalidInput
-from services.kernel.validation import CODE, StrictSchema, flatten
+from services.kernel.validation import CODE, JsonBoolean, StrictSchema, flatten
 
 PREFIX = validate.Regexp(
     r"^[A-Z][A-Z0-9]{0,2}$", error="1 sampai 3 karakter: huruf besar, lalu huruf besar atau angka."
@@ -91,7 +91,7 @@ class SiteSchema(StrictSchema):
     closed_dates = fields.List(
         fields.Nested(ClosedDateSchema), load_default=list, validate=validate.Length(max=400)
     )
-    active = fields.Boolean(load_default=True)
+    active = JsonBoolean(load_default=True)
 
     @validates("timezone")
     def known_timezone(self, value, **kwargs):
@@ -105,7 +105,7 @@ class AgencySchema(StrictSchema):
     code = text(32, check=CODE)
     name = text(200)
     kind = fields.String(required=True, validate=validate.OneOf(AGENCY_KINDS))
-    active = fields.Boolean(load_default=True)
+    active = JsonBoolean(load_default=True)
 
 
 class CompletionTimeSchema(StrictSchema):
@@ -140,7 +140,7 @@ class ServiceSchema(StrictSchema):
     typical_service_minutes = fields.Integer(
         load_default=10, strict=True, validate=validate.Range(min=1, max=1440)
     )
-    active = fields.Boolean(load_default=True)
+    active = JsonBoolean(load_default=True)
 
 
 class CounterSchema(StrictSchema):
@@ -152,7 +152,7 @@ class CounterSchema(StrictSchema):
         fields.String(validate=CODE), required=True, validate=validate.Length(min=1, max=200)
     )
     zone = text(80, required=False, load_default="")
-    active = fields.Boolean(load_default=True)
+    active = JsonBoolean(load_default=True)
 
 
 ENTITY_SCHEMAS = {

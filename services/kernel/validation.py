@@ -105,6 +105,16 @@ class Code(validate.Validator):
 CODE = Code()
 
 
+class JsonBoolean(fields.Boolean):
+    """A boolean in a JSON (or YAML) document: ``true`` or ``false`` only, never ``0``,
+    ``1`` or ``"yes"`` (a query string's ``?active=true`` is text: use ``fields.Boolean``)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):  # 1 == True in Python, so test the type
+            raise self.make_error("invalid")
+        return value
+
+
 class StrictSchema(Schema):
     """Refuses unknown fields, in Indonesian."""
 

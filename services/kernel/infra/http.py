@@ -119,8 +119,12 @@ def response_for_exception(exc):
         return json_response(exc.to_dict(), status=exc.status)
     if isinstance(exc, HTTPException):
         status = exc.code or 500
-        return error_response(status, exc.name.lower().replace(" ", "_"),
-                              HTTP_MESSAGES.get(status, exc.description))
+        response = error_response(status, exc.name.lower().replace(" ", "_"),
+                                  HTTP_MESSAGES.get(status, exc.description))
+        allowed = getattr(exc, "valid_methods", None)  # a 405 names what the path takes
+        if allowed:
+            response.headers["Allow"] = ", ".join(sorted(allowed))
+        return response
     reference = uuid.uuid4().hex[:12]
     log.error("Unhandled error (reference %s)", reference, exc_info=exc)
     return error_response(
