@@ -8,6 +8,7 @@ clock is a few milliseconds behind the one that made the previous transition.
 """
 
 from datetime import datetime, timedelta
+from itertools import pairwise
 
 import eventlet
 import pytest
@@ -33,7 +34,7 @@ def problems(record):
     """What is wrong with the times of one ticket (stored) or one event's data."""
     found = []
     times = [(name, _time(record.get(name))) for name in ORDER if record.get(name)]
-    for (earlier, a), (later, b) in zip(times, times[1:]):
+    for (earlier, a), (later, b) in pairwise(times):
         if b < a:
             found.append(f"{later} {b.isoformat()} before {earlier} {a.isoformat()}")
     for name in ("waiting_seconds", "service_seconds"):
