@@ -160,7 +160,7 @@ class QueueCommands:
                            f"atau alihkan dulu sebelum menutup loket.", counter=code,
                            ticket_id=active["_id"])
         if active and active["status"] == CALLED:
-            returned = self._return_to_front(active, now)
+            returned = self._return_to_front(active, domain.moment_of_transition(active, now))
         changes = {"state": COUNTER_CLOSED, "reason": None, "since": now}
         event = domain.counter_event(
             {**state, **changes}, "closed", now,
@@ -205,10 +205,9 @@ class QueueCommands:
             if pick.kind is None:
                 return None
             candidate = head[pick.kind]
-            # A ticket issued while this call was on its way may be newer than the call's
-            # first clock reading (or come from a replica whose clock is a little ahead):
-            # it is never called before it was issued.
-            called_at = max(self.clock(), candidate["issued_at"])
+            # The clock is read after the pick, and a ticket issued (or returned) by a
+            # replica whose clock is a little ahead is still never called before that.
+            called_at = domain.moment_of_transition(candidate, self.clock())
             changes = {"status": CALLED, "counter": code, "active_counter": code,
                        "called_at": called_at,
                        "waiting_seconds": (called_at - candidate["issued_at"]).total_seconds()}
@@ -242,6 +241,7 @@ class QueueCommands:
     def recall(self, ticket_id, counter):
         now = self.clock()
         ticket = self._staff_ticket(ticket_id, counter, "recall")
+        now = domain.moment_of_transition(ticket, now)
         changes = {"recalls": ticket.get("recalls", 0) + 1, "last_recalled_at": now}
         event = domain.ticket_event({**ticket, **changes}, "recall", now)
         return self.repo.update_ticket(ticket, "recall", changes, [event])
@@ -249,6 +249,7 @@ class QueueCommands:
     def start(self, ticket_id, counter):
         now = self.clock()
         ticket = self._staff_ticket(ticket_id, counter, "start")
+        now = domain.moment_of_transition(ticket, now)
         changes = {"status": SERVING, "serving_at": now}
         event = domain.ticket_event({**ticket, **changes}, "start", now)
         return self.repo.update_ticket(ticket, "start", changes, [event])
@@ -256,6 +257,7 @@ class QueueCommands:
     def complete(self, ticket_id, counter):
         now = self.clock()
         ticket = self._staff_ticket(ticket_id, counter, "complete")
+        now = domain.moment_of_transition(ticket, now)
         changes = {"status": COMPLETED, "ended_at": now,
                    "service_seconds": (now - ticket["serving_at"]).total_seconds()}
         event = domain.ticket_event({**ticket, **changes}, "complete", now)
@@ -269,6 +271,7 @@ class QueueCommands:
     def no_show(self, ticket_id, counter):
         now = self.clock()
         ticket = self._staff_ticket(ticket_id, counter, "no_show")
+        now = domain.moment_of_transition(ticket, now)
         needed = self.settings.no_show_after_recalls
         if ticket.get("recalls", 0) < needed:
             raise domain.InvalidTransition(
@@ -286,6 +289,7 @@ class QueueCommands:
         now = self.clock()
         ticket = self._ticket(ticket_id)
         domain.check_transition(ticket, "cancel")
+        now = domain.moment_of_transition(ticket, now)
         changes = {"status": domain.CANCELLED, "ended_at": now, "cancelled_by": by,
                    "cancel_reason": reason}
         # The reason is free text: it stays with the ticket, never in the event.
@@ -301,6 +305,7 @@ class QueueCommands:
         """
         now = self.clock()
         ticket = self._staff_ticket(ticket_id, counter, "transfer")
+        now = domain.moment_of_transition(ticket, now)
         target = self._active_service(target_code, ticket["site"])
         if target["code"] == ticket["service"]:
             raise InvalidInput({"service": ["Pilih layanan lain untuk pengalihan."]})
@@ -356,9 +361,10 @@ class QueueCommands:
         for site_code in self.repo.sites_with_waiting():
             today = self._today(self.catalog.site(site_code), now)
             for ticket in self.repo.waiting_before(site_code, today):
-                changes = {"status": domain.CANCELLED, "ended_at": now, "cancelled_by": "system",
-                           "cancel_reason": "day_closed"}
-                event = domain.ticket_event({**ticket, **changes}, "cancel", now,
+                ended_at = domain.moment_of_transition(ticket, now)
+                changes = {"status": domain.CANCELLED, "ended_at": ended_at,
+                           "cancelled_by": "system", "cancel_reason": "day_closed"}
+                event = domain.ticket_event({**ticket, **changes}, "cancel", ended_at,
                                             cancelled_by="system", reason="day_closed")
                 try:
                     self._end(self.repo.update_ticket(ticket, "cancel", changes, [event],

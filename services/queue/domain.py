@@ -94,6 +94,22 @@ def front_key(ticket):
     return key if key < 0 else key - FRONT_OFFSET
 
 
+# -- the moment of a transition ----------------------------------------------------------
+
+# Every moment a ticket records, in the order its lifecycle reaches them.
+TICKET_MOMENTS = ("issued_at", "returned_at", "called_at", "last_recalled_at", "serving_at",
+                  "ended_at")
+
+
+def moment_of_transition(ticket, now):
+    """When a transition of ``ticket`` happens: ``now``, but never before a moment the
+    ticket already records. A request may have read its clock before a concurrent one
+    moved the ticket on, or run on a replica whose clock is a little behind: times
+    within a ticket still never go backwards (issued <= called <= serving <= ended),
+    so its waiting and service seconds are never negative."""
+    return max([now, *(ticket[name] for name in TICKET_MOMENTS if ticket.get(name))])
+
+
 # -- call-next fairness ------------------------------------------------------------------
 
 @dataclass(frozen=True)
