@@ -16,7 +16,7 @@ current status.
 import math
 from dataclasses import dataclass
 
-from services.kernel.errors import Conflict
+from services.kernel.errors import Conflict, Forbidden
 from services.kernel.events import Event, isoformat
 from services.queue import messages
 
@@ -67,6 +67,16 @@ def check_transition(ticket, action):
             ticket_id=ticket["_id"], status=ticket["status"], action=action,
         )
     return allowed[0], target
+
+
+def check_counter_agency(code, counter_agency, operator_agency):
+    """An operator acts at a counter only while it belongs to the operator's agency: the
+    counter's agency as the catalog has it now, not as it was when the account (and its
+    token's list of counters) was made. An admin who moves a counter to another agency
+    takes it away from the old agency's operators at once."""
+    if counter_agency != operator_agency:
+        raise Forbidden(f"Loket {code} kini milik instansi {counter_agency}, bukan instansi "
+                        f"{operator_agency} akun ini.", counter=code, agency=counter_agency)
 
 
 def ticket_number(prefix, number):

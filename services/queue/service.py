@@ -23,7 +23,7 @@ from services.kernel.infra.pages import asset, page
 from services.kernel.infra.rpc import rpc
 from services.kernel.infra.timers import configured_timer
 from services.kernel.tokens import STAFF
-from services.queue import schemas
+from services.queue import domain, schemas
 from services.queue.commands import ACTIONS, QueueCommands
 from services.queue.dependencies import (
     Clock,
@@ -184,7 +184,7 @@ class QueueService(AntreService):
     #
     # Kiosks (their site only), operators, admins, and, when ALLOW_PUBLIC_ISSUING is on,
     # anyone through the web channel issue tickets. Operators act only at their own
-    # counters; a ticket is read or cancelled with its secret or by its agency's staff.
+    # counters, while the catalog has them in their agency; a ticket is read or cancelled with its secret or by its agency's staff.
 
     @http("POST", "/api/queue/tickets")
     def http_issue(self, request):
@@ -314,10 +314,14 @@ class QueueService(AntreService):
     def page_asset(self, request, name):
         return asset(STATIC, name)
 
-    @staticmethod
-    def _at_own_counter(principal, counter):
+    def _at_own_counter(self, principal, counter):
+        """An operator acts only at a counter of the token's list that is, in the catalog
+        now (read fresh, never cached), its agency's; admins act anywhere."""
         if not principal.may_use_counter(counter):
             raise Forbidden(f"Akun ini tidak bertugas di loket {counter}.", counter=counter)
+        if not principal.is_admin:
+            domain.check_counter_agency(counter, self.catalog.current_counter(counter)["agency"],
+                                        principal.agency)
 
     def _citizen_or_staff(self, request, ticket_id):
         """"citizen" with the ticket's secret; "operator" for its agency's staff."""

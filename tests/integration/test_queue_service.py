@@ -1,5 +1,7 @@
 """The queue service with the catalog service, on the real broker."""
 
+import logging
+
 import eventlet
 import pytest
 from nameko.exceptions import IncorrectSignature
@@ -211,3 +213,22 @@ def test_no_show_is_reachable_over_http(hall):
     gone = http.post(f"{path}/no-show", headers=STAFF, json={"counter": "L01"})
     assert gone.status_code == 200 and gone.json()["status"] == "no_show"
     assert http.post(f"{path}/show", headers=STAFF, json={"counter": "L01"}).status_code == 404
+
+
+def test_an_unknown_site_is_one_log_line_without_a_traceback(hall, caplog):
+    """An expected client error (the catalog's NotFound, over RPC) answers 404 JSON and
+    logs at most one line, never a traceback: not in the queue, not in the catalog."""
+    _, http = hall
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="nameko.containers"):
+        answer = http.get("/api/queue/kiosk/NOPE")
+        eventlet.sleep(0.3)  # the catalog's worker logs after it has answered
+    assert answer.status_code == 404, answer.text
+    assert answer.json()["error"] == "not_found"
+    records = [r for r in caplog.records if r.levelno >= logging.INFO]
+    assert not [r for r in records if r.exc_info or r.exc_text], \
+        [r.getMessage()[:200] for r in records]
+    assert "Traceback" not in caplog.text
+    about = [r for r in records if "NOPE" in r.getMessage()]
+    assert len(about) <= 1, [r.getMessage() for r in about]
+    assert all("\n" not in r.getMessage() for r in about)

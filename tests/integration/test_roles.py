@@ -160,3 +160,26 @@ def test_admin_changes_are_audited_and_secrets_stored_hashed(mpp):
     assert stored.startswith("scrypt$") and "kata-sandi" not in stored
     key = mpp["db"].api_keys.find_one()
     assert key["hash"].startswith("scrypt$")
+
+
+def test_an_operator_loses_a_counter_the_admin_moves_to_another_agency(mpp):
+    queue, catalog = mpp["queue"], mpp["catalog"]
+    assert queue.post("/api/queue/counters/L01/open", headers=mpp["op_duk"]).status_code == 200
+    ticket = queue.post("/api/queue/tickets", headers=mpp["kiosk"],
+                        json={"service": "KTP-EL"}).json()
+    called = queue.post("/api/queue/counters/L01/call-next", headers=mpp["op_duk"]).json()
+    assert called["ticket"]["ticket_id"] == ticket["ticket_id"]
+    moved = catalog.patch("/api/catalog/counters/L01", headers=ADMIN,
+                          json={"agency": "BPJSKES", "services": ["BPJS"]})
+    assert moved.status_code == 200, moved.text
+    start = f"/api/queue/tickets/{ticket['ticket_id']}/start"
+    for method, path, body in [("post", start, {"counter": "L01"}),
+                               ("post", "/api/queue/counters/L01/call-next", None),
+                               ("post", "/api/queue/counters/L01/close", None),
+                               ("get", "/api/queue/counters/L01", None)]:
+        denied = getattr(queue, method)(path, headers=mpp["op_duk"], json=body)
+        assert denied.status_code == 403, (path, denied.text)
+        assert denied.json()["error"] == "forbidden"
+        assert denied.json()["message"] == ("Loket L01 kini milik instansi BPJSKES, bukan "
+                                            "instansi DISDUKCAPIL akun ini.")
+    assert queue.post(start, headers=ADMIN, json={"counter": "L01"}).status_code == 200

@@ -3,13 +3,15 @@
 ``@rpc`` is nameko's, but a marshmallow ``ValidationError`` leaves the service as
 :class:`~services.kernel.errors.InvalidInput` (which callers receive as that class,
 with every field's messages), and client errors are logged by nameko as expected
-(a warning), not as failures of the service.
+(a warning), not as failures of the service: one line, without a traceback (an
+unknown code asked for is the caller's mistake, not the service's).
 
 :class:`RpcClient` is nameko's ``RpcProxy`` with a deadline (``RPC_TIMEOUT_SECONDS``).
 """
 
 import functools
 import inspect
+import logging
 
 import eventlet
 from marshmallow import ValidationError
@@ -30,9 +32,32 @@ def register_remote_errors():
         registry[f"{cls.__module__}.{cls.__name__}"] = cls
 
 
+class ClientErrorsInOneLine(logging.Filter):
+    """Drop the traceback from nameko's "(expected) error handling worker" warning when
+    the error is an :class:`AntreError` (a client error answered to the caller): the
+    warning stays, as one line naming the worker and the message."""
+
+    def filter(self, record):
+        exc_info = record.exc_info
+        if exc_info and isinstance(exc_info[1], AntreError) and \
+                str(record.msg).startswith("(expected)"):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+CONTAINER_LOG = logging.getLogger("nameko.containers")  # where nameko logs worker errors
+
+
+def log_client_errors_in_one_line():
+    if not any(isinstance(f, ClientErrorsInOneLine) for f in CONTAINER_LOG.filters):
+        CONTAINER_LOG.addFilter(ClientErrorsInOneLine())
+
+
 class _Rpc(Rpc):
     def setup(self):
         register_remote_errors()
+        log_client_errors_in_one_line()
         super().setup()
 
 
