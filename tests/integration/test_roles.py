@@ -28,7 +28,7 @@ def mpp(start_service, cluster, database):
     _, catalog = start_service(CatalogService)
     cluster.catalog.import_catalog(hall_catalog(counters=2))
     _, queue = start_service(QueueService)
-    _, notify = start_service(NotifyService)
+    _, notify = start_service(NotifyService, WEBHOOK_ALLOWED_PRIVATE="127.0.0.1")
     _, reporting = start_service(ReportingService)
 
     def account(username, role, agency=None, counters=()):
