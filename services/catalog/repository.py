@@ -17,8 +17,8 @@ from pymongo.errors import DuplicateKeyError
 from services.catalog.domain import KINDS, NAME, SINGULAR, Catalog, Change, search_text
 from services.kernel.errors import Conflict
 from services.kernel.events import utcnow
-from services.kernel.infra.audit import audit
 from services.kernel.infra import ratelimit
+from services.kernel.infra.audit import audit
 from services.kernel.infra.outbox import OUTBOX, outbox_entries
 from services.kernel.text import search_filter
 
