@@ -17,6 +17,7 @@ from pymongo.errors import DuplicateKeyError
 from services.catalog.domain import KINDS, NAME, SINGULAR, Catalog, Change, search_text
 from services.kernel.errors import Conflict
 from services.kernel.events import utcnow
+from services.kernel.infra import ratelimit
 from services.kernel.infra.audit import audit
 from services.kernel.infra.outbox import OUTBOX, outbox_entries
 from services.kernel.text import search_filter
@@ -24,6 +25,7 @@ from services.kernel.text import search_filter
 SOURCE = "/antre/catalog"
 PRIVATE = ("_id", "_search", "revision", "updated_at", "created_at", "last_change", OUTBOX)
 CHANGES = "changes"
+LOGIN_FAILURES = "login_failures"  # lockout state per account and per client address
 
 
 def public(doc):
@@ -43,6 +45,7 @@ class CatalogRepository:
         self.db.services.create_index([("site", ASCENDING), ("ticket_prefix", ASCENDING)])
         self.db.counters.create_index([("services", ASCENDING)])
         self.db[CHANGES].create_index([("status", ASCENDING)])
+        self.db[LOGIN_FAILURES].create_index([("expires_at", ASCENDING)], expireAfterSeconds=0)
 
     def outbox_collections(self):
         return [self.db[kind] for kind in KINDS]
@@ -181,6 +184,18 @@ class CatalogRepository:
 
     def active_api_key(self, key_id):
         return self.db.api_keys.find_one({"_id": key_id, "active": True})
+
+    def login_failures(self, key):
+        """The lockout state of ``key`` (``account:<name>``, ``address:<ip>``), or None."""
+        return ratelimit.state(self.db[LOGIN_FAILURES], key)
+
+    def change_login_failures(self, key, change, keep_seconds, now):
+        """Replace ``key``'s lockout state with ``change(state)`` (atomically, for every
+        process); kept ``keep_seconds`` after ``now``."""
+        return ratelimit.change_state(self.db[LOGIN_FAILURES], key, change, keep_seconds, now)
+
+    def forget_login_failures(self, key):
+        ratelimit.forget(self.db[LOGIN_FAILURES], key)
 
     def write_audit(self, principal, action, target, before=None, after=None):
         """One entry of the audit log (who, what, on which record, before and after)."""

@@ -15,6 +15,7 @@ from services.kernel.infra.base import AntreService
 from services.kernel.infra.http import http, json_ready, query_params, read_json
 from services.kernel.infra.outbox import Outbox, sweep_timer
 from services.kernel.infra.rpc import rpc
+from services.kernel.ratelimit import client_of
 
 KIND = "<any(sites,agencies,services,counters):kind>"
 
@@ -135,7 +136,8 @@ class CatalogService(AntreService):
 
     @http("POST", "/api/catalog/auth/login")
     def http_login(self, request):
-        return self.staff.login(schemas.load(schemas.LoginSchema(), read_json(request)))
+        data = schemas.load(schemas.LoginSchema(), read_json(request))
+        return self.staff.login(data, client=client_of(request, self.config))
 
     @http("POST", "/api/catalog/accounts")
     def http_create_account(self, request):

@@ -15,9 +15,17 @@ import secrets
 import uuid
 
 from services.kernel.config import setting
-from services.kernel.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from services.kernel.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    TooManyRequests,
+    Unauthorized,
+)
 from services.kernel.events import utcnow
 from services.kernel.passwords import check_secret, hash_secret
+from services.kernel.ratelimit import Lockout
 from services.kernel.tokens import issue_token
 
 
@@ -85,12 +93,43 @@ class Staff:
         agency = None if principal.is_admin else principal.agency
         return [public_account(d) for d in self.repository.accounts(agency)]
 
-    def login(self, data):
+    def _lockouts(self):
+        """``(policy for an account, policy for a client address)`` from the settings."""
+        def number(name):
+            return float(setting(name, self.config))
+
+        common = {"window_seconds": number("LOGIN_FAILURE_WINDOW_SECONDS"),
+                  "lock_seconds": number("LOGIN_LOCKOUT_SECONDS"),
+                  "max_lock_seconds": number("LOGIN_MAX_LOCKOUT_SECONDS")}
+        return (Lockout(int(number("LOGIN_MAX_FAILURES")), **common),
+                Lockout(int(number("LOGIN_MAX_FAILURES_PER_ADDRESS")), **common))
+
+    def login(self, data, client=None, now=None):
+        """A token for the right name and password. ``client`` is the request's address
+        (:func:`services.kernel.ratelimit.client_address`). An account, or an address,
+        with too many failures in a row is refused for a while (429), even with the
+        right password; a success resets the account (never the address)."""
+        now = utcnow().timestamp() if now is None else now
+        account, address = self._lockouts()
+        names = [("login_account", f"account:{data['username']}", account)]
+        if client:
+            names.append(("login_address", f"address:{client}", address))
+        for limit, key, policy in names:
+            wait = policy.locked_for(self.repository.login_failures(key), now)
+            if wait:
+                raise TooManyRequests(
+                    f"Terlalu banyak percobaan masuk yang gagal. Coba lagi dalam {wait} detik.",
+                    retry_after=wait, limit=limit)
         doc = self.repository.account(data["username"])
         # The same answer, and the same slow hash, whether the name or the password is wrong.
         stored = doc["password"] if doc else hash_secret(secrets.token_hex(8))
         if not check_secret(data["password"], stored) or not doc or not doc.get("active"):
+            for _, key, policy in names:
+                self.repository.change_login_failures(
+                    key, lambda state, p=policy: p.after_failure(state, now),
+                    policy.keep_seconds(), now)
             raise Unauthorized("Nama pengguna atau kata sandi salah.")
+        self.repository.forget_login_failures(names[0][1])
         hours = float(setting("AUTH_TOKEN_HOURS", self.config))
         token = issue_token(self._secret(), f"account:{doc['_id']}", doc["role"],
                             hours * 3600, agency=doc.get("agency"),

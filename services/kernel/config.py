@@ -45,6 +45,20 @@ DEFAULTS = {
     "WEBHOOK_RETRY_SECONDS": "10",
     "MAX_PRIORITY_STREAK": "2",
     "NO_SHOW_AFTER_RECALLS": "2",
+    # Abuse limits (docs/security.md): whose forwarding headers are believed, login
+    # lockouts (catalog), anonymous web issuing (queue), webhook targets (notify).
+    "TRUSTED_PROXIES": "127.0.0.1,::1",
+    "LOGIN_MAX_FAILURES": "5",
+    "LOGIN_MAX_FAILURES_PER_ADDRESS": "20",
+    "LOGIN_FAILURE_WINDOW_SECONDS": "900",
+    "LOGIN_LOCKOUT_SECONDS": "60",
+    "LOGIN_MAX_LOCKOUT_SECONDS": "3600",
+    "WEB_ISSUE_WINDOW_SECONDS": "3600",
+    "WEB_ISSUE_PER_CLIENT": "10",
+    "WEB_PRIORITY_PER_CLIENT": "1",
+    "WEB_ISSUE_PER_SERVICE": "100",
+    "WEB_PRIORITY_PER_SERVICE": "20",
+    "WEBHOOK_ALLOWED_PRIVATE": "",
     # Read by nameko itself, not through setting(): deploy/config/*.yaml carries these
     # as its ${NAME:default} defaults, and tests/unit/test_configuration.py checks that
     # they are the same as here.

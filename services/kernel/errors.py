@@ -1,11 +1,13 @@
 """Domain errors that every boundary knows how to present.
 
 Domain code raises these. HTTP entrypoints turn them into JSON responses (400, 401,
-404, 409). Over RPC they arrive at the caller as the same exception class with the
+404, 409, 429 with Retry-After). Over RPC they arrive at the caller as the same exception class with the
 same details (``services.kernel.infra.rpc.register_remote_errors`` registers every
 subclass with nameko when an RPC entrypoint or client starts), so a calling service can
 tell a missing service from a broken one. Plain Python: no framework is imported here.
 """
+
+import math
 
 
 class AntreError(Exception):
@@ -52,6 +54,20 @@ class Forbidden(AntreError, status=403, code="forbidden"):
 
 class Unavailable(AntreError, status=503, code="unavailable"):
     """Another service this one depends on does not answer (HTTP 503)."""
+
+
+class TooManyRequests(AntreError, status=429, code="too_many_requests"):
+    """Too many requests (or failed logins) of one kind (HTTP 429); ``retry_after``
+    whole seconds until the next may pass, sent as ``Retry-After``; ``limit`` names the
+    limit."""
+
+    def __init__(self, message, details=None, **more):
+        super().__init__(message, details, **more)
+        self.details["retry_after"] = max(1, math.ceil(float(self.details.get("retry_after", 1))))
+
+    @property
+    def headers(self):
+        return {"Retry-After": str(self.details["retry_after"])}
 
 
 class InvalidInput(AntreError, status=400, code="validation_error"):

@@ -10,9 +10,11 @@ repository, the vault, catalog and queue lookups, and a clock.
 import json
 import logging
 import secrets
+import socket
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from services.kernel import hours, phone
 from services.kernel.errors import Forbidden, InvalidInput, NotFound
@@ -21,6 +23,7 @@ from services.notify import speech
 from services.notify.domain import (
     MOVES_QUEUE,
     TERMINAL,
+    WebhookTargets,
     backoff,
     message_text,
     public_webhook,
@@ -43,13 +46,21 @@ class Settings:
     webhook_attempts: int = 10  # with 10 s doubling: about 85 minutes before "dead"
     webhook_retry_seconds: float = 10.0  # doubles after each failure
     lease_seconds: float = 30.0
+    webhook_allowed_private: str = ""  # hosts or networks webhooks may point at inside
+
+
+def resolve_host(host):
+    """Every address ``host`` resolves to (a literal address is itself)."""
+    infos = socket.getaddrinfo(host.strip("[]"), None, type=socket.SOCK_STREAM)
+    return sorted({info[4][0] for info in infos})
 
 
 POSITIONS_PER_CALL = 500  # what the queue's ``positions`` answers at most at once
 
 
 class NotifyCommands:
-    def __init__(self, repository, vault, catalog, queue_positions, clock, settings=Settings()):
+    def __init__(self, repository, vault, catalog, queue_positions, clock, settings=Settings(),
+                 resolve=None):
         self.repo = repository
         self.vault = vault
         self.catalog = catalog  # .site(code), .service(code), .agency(code), .counter(code)
@@ -57,6 +68,8 @@ class NotifyCommands:
         self.queue_positions = queue_positions
         self.clock = clock
         self.settings = settings
+        self.resolve = resolve or resolve_host  # host -> [address, ...]; OSError if none
+        self.targets = WebhookTargets.from_setting(settings.webhook_allowed_private)
 
     # -- subscriptions ------------------------------------------------------------------
 
@@ -190,6 +203,7 @@ class NotifyCommands:
         if by is not None and not by.in_agency(agency):
             raise Forbidden("Admin instansi hanya dapat mendaftarkan webhook instansinya.",
                             agency=agency)
+        self.check_target(url)
         webhook_id = uuid.uuid4().hex
         chosen = secret or secrets.token_urlsafe(32)
         record = {"_id": webhook_id, "agency": agency, "url": url,
@@ -203,6 +217,18 @@ class NotifyCommands:
         if not secret:
             answer["secret"] = chosen
         return answer
+
+    def check_target(self, url):
+        """A 400 on ``url`` when its host resolves to an address webhooks may not call
+        (:class:`~services.notify.domain.WebhookTargets`)."""
+        host = urlsplit(url).hostname or ""
+        try:
+            addresses = self.resolve(host)
+        except (OSError, UnicodeError):
+            addresses = []
+        refusal = self.targets.refusal(host, addresses)
+        if refusal:
+            raise InvalidInput({"url": [refusal]})
 
     def set_webhook_active(self, webhook_id, active, by):
         """(De)activate one of ``by``'s agency's webhooks (audit-logged): the webhook as

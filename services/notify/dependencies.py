@@ -2,7 +2,9 @@
 the webhook HTTP client, its settings, the catalog, and the display boards' event
 stream. Everything framework-bound that ``service.py`` injects lives here."""
 
+import http.client
 import json
+import socket
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -16,8 +18,9 @@ from services.kernel.errors import NotFound
 from services.kernel.infra.http import json_ready
 from services.kernel.infra.mongo import MongoDatabase
 from services.kernel.infra.pages import asset, page
-from services.notify.commands import Settings
+from services.notify.commands import Settings, resolve_host
 from services.notify.crypto import Vault
+from services.notify.domain import WebhookTargets
 from services.notify.providers import provider_from
 from services.notify.repository import NotifyRepository
 
@@ -48,23 +51,96 @@ class Secrets(DependencyProvider):
         return self
 
 
+class TargetRefused(OSError):
+    """A delivery's host resolves to an address webhooks may not call."""
+
+
+def _checked_connect(targets, resolve):
+    """``socket.create_connection`` for one delivery: resolve the host once, check every
+    address, and connect only to those checked (so DNS cannot change in between)."""
+    def connect(address, timeout=socket._GLOBAL_DEFAULT_TIMEOUT, source_address=None):
+        host, port = address
+        try:
+            addresses = resolve(host)
+        except (OSError, UnicodeError):
+            addresses = []
+        refusal = targets.refusal(host, addresses)
+        if refusal:
+            raise TargetRefused(refusal)
+        problem = None
+        for ip in addresses:
+            try:
+                return socket.create_connection((ip, port), timeout, source_address)
+            except OSError as exc:
+                problem = exc
+        raise problem
+
+    return connect
+
+
+def _pinned(connection_class, targets, resolve):
+    def make(host, **kwargs):
+        connection = connection_class(host, **kwargs)
+        connection._create_connection = _checked_connect(targets, resolve)
+        return connection
+
+    return make
+
+
+class _CheckedHTTP(urllib.request.HTTPHandler):
+    def __init__(self, targets, resolve):
+        super().__init__()
+        self.targets, self.resolve = targets, resolve
+
+    def http_open(self, req):
+        return self.do_open(_pinned(http.client.HTTPConnection, self.targets, self.resolve),
+                            req)
+
+
+class _CheckedHTTPS(urllib.request.HTTPSHandler):
+    def __init__(self, targets, resolve):
+        super().__init__()
+        self.targets, self.resolve = targets, resolve
+
+    def https_open(self, req):
+        return self.do_open(_pinned(http.client.HTTPSConnection, self.targets, self.resolve),
+                            req, context=self._context)
+
+
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args, **kwargs):
         return None  # a redirect is an answer (3xx, a failure), never followed
 
 
-_OPENER = urllib.request.build_opener(_NoRedirects)
-
-
-def http_post(url, body, headers, timeout=10.0):
+def http_post(url, body, headers, timeout=10.0, targets=None, resolve=resolve_host):
     """POST and answer the status code (an HTTP error status is an answer, not a raise).
-    Redirects are not followed: register the final URL."""
+    Redirects are not followed: register the final URL. The address connected to must
+    pass ``targets`` (:class:`WebhookTargets`; by default global addresses only), else
+    :class:`TargetRefused` is raised before anything is sent; no proxy is used."""
+    targets = WebhookTargets() if targets is None else targets
+    opener = urllib.request.build_opener(
+        urllib.request.ProxyHandler({}), _NoRedirects,
+        _CheckedHTTP(targets, resolve), _CheckedHTTPS(targets, resolve))
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
     try:
-        with _OPENER.open(request, timeout=timeout) as response:
+        with opener.open(request, timeout=timeout) as response:
             return response.status
     except urllib.error.HTTPError as exc:
         return exc.code
+    except urllib.error.URLError as exc:
+        if isinstance(exc.reason, TargetRefused):
+            raise exc.reason from None
+        raise
+
+
+def webhook_post(config):
+    """:func:`http_post` with the targets the configuration allows."""
+    targets = WebhookTargets.from_setting(setting("WEBHOOK_ALLOWED_PRIVATE", config))
+
+    def post(url, body, headers):
+        return http_post(url, body, headers, targets=targets)
+
+    return post
 
 
 def settings_from(config):
@@ -79,6 +155,7 @@ def settings_from(config):
         message_retry_seconds=number("MESSAGE_RETRY_SECONDS", float),
         webhook_attempts=number("WEBHOOK_MAX_ATTEMPTS"),
         webhook_retry_seconds=number("WEBHOOK_RETRY_SECONDS", float),
+        webhook_allowed_private=setting("WEBHOOK_ALLOWED_PRIVATE", config),
     )
 
 

@@ -1,11 +1,12 @@
 """Notify's rules, in plain Python with no I/O: when to retry, how a webhook body is
 signed, which webhook wants which event, how a citizen message and a display board's
-resume point are worded and chosen.
+resume point are worded and chosen, and which addresses a webhook may point at.
 """
 
 import fnmatch
 import hashlib
 import hmac
+import ipaddress
 import re
 
 from services.kernel.codes import is_code
@@ -112,3 +113,52 @@ def stream_start(last_event_id, after, newest):
 def shown_site(site):
     """The site code a display page shows: a code, or nothing."""
     return site if is_code(site, max_length=16) else ""
+
+
+class WebhookTargets:
+    """Where webhooks may point: global addresses only, unless the operator allows
+    hosts or networks (``WEBHOOK_ALLOWED_PRIVATE``: ``"127.0.0.1, 10.20.0.0/16,
+    intranet.local"``). Loopback, link-local, private (RFC 1918, fc00::/7), shared,
+    documentation, unspecified, multicast and reserved addresses are refused."""
+
+    def __init__(self, hosts=(), networks=()):
+        self.hosts = frozenset(h.lower() for h in hosts)
+        self.networks = tuple(networks)
+
+    @classmethod
+    def from_setting(cls, text):
+        hosts, networks = [], []
+        for part in (text or "").split(","):
+            part = part.strip()
+            if not part:
+                continue
+            try:
+                networks.append(ipaddress.ip_network(part, strict=False))
+            except ValueError:
+                if "/" in part or not re.fullmatch(r"[A-Za-z0-9.-]+", part):
+                    raise ValueError(f"WEBHOOK_ALLOWED_PRIVATE: {part!r} is neither a host "
+                                     f"nor an address or network") from None
+                hosts.append(part)
+        return cls(hosts, networks)
+
+    def _allowed(self, address):
+        ip = ipaddress.ip_address(address)
+        if any(ip in network for network in self.networks):
+            return True
+        if ip.version == 6 and ip.ipv4_mapped is not None:
+            return self._allowed(str(ip.ipv4_mapped))
+        return (ip.is_global and not ip.is_multicast and not ip.is_reserved
+                and not ip.is_unspecified)
+
+    def refusal(self, host, addresses):
+        """Why a webhook to ``host``, which resolves to ``addresses``, is refused (a
+        message in Bahasa Indonesia), or None when it may be called."""
+        if (host or "").strip("[]").lower() in self.hosts:
+            return None
+        if not addresses:
+            return f"Nama host {host} tidak dapat ditemukan."
+        for address in addresses:
+            if not self._allowed(address):
+                return (f"Alamat webhook {host} mengarah ke alamat internal ({address}); "
+                        f"izinkan di WEBHOOK_ALLOWED_PRIVATE bila memang dimaksudkan.")
+        return None

@@ -24,8 +24,8 @@ from services.notify.dependencies import (
     announcement_stream,
     display_asset,
     display_page,
-    http_post,
     settings_from,
+    webhook_post,
 )
 from services.notify.domain import shown_site
 from services.notify.queries import NotifyQueries
@@ -64,7 +64,7 @@ class NotifyService(AntreService):
 
     @configured_timer("WEBHOOK_SWEEP_SECONDS")
     def deliver_webhooks(self):
-        self.commands.deliver_due(http_post)
+        self.commands.deliver_due(webhook_post(self.config))
 
     @configured_timer("FORGET_CHECK_SECONDS")
     def forget_past_days(self):

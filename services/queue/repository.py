@@ -28,6 +28,7 @@ from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from services.kernel.errors import Conflict
+from services.kernel.infra import ratelimit
 from services.kernel.infra.mongo import Collection
 from services.kernel.infra.outbox import OUTBOX, outbox_entries
 from services.queue import messages
@@ -91,6 +92,8 @@ class QueueRepository:
     counters = Collection(COUNTERS)
     sequences = Collection(SEQUENCES)
     feedback = Collection(FEEDBACK)
+    # Anonymous web issuing: one document per limit, key and window (expired by TTL).
+    rate_limits = Collection("rate_limits")
 
     def __init__(self, db, source=SOURCE):
         self.db = db
@@ -123,6 +126,7 @@ class QueueRepository:
                                  ("queue_key", ASCENDING)])
         self.ended.create_index([("agency", ASCENDING), ("local_day", ASCENDING),
                                  ("queue_key", ASCENDING)])
+        self.rate_limits.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0)
         for collection, names in self.SUPERSEDED_INDEXES.items():
             existing = set(self.db[collection].index_information())
             for name in names:
@@ -153,6 +157,13 @@ class QueueRepository:
 
     def _outbox(self, events):
         return outbox_entries(events, self.source)
+
+    # -- limits -------------------------------------------------------------------------
+
+    def count_request(self, key, start, end):
+        """Count one request of ``key`` in the window ``[start, end)``, for every process
+        of the queue: how many there have been in it."""
+        return ratelimit.count_request(self.rate_limits, key, start, end)
 
     # -- numbering ----------------------------------------------------------------------
 

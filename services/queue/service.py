@@ -22,6 +22,7 @@ from services.kernel.infra.outbox import Outbox, sweep_timer
 from services.kernel.infra.pages import asset, page
 from services.kernel.infra.rpc import rpc
 from services.kernel.infra.timers import configured_timer
+from services.kernel.ratelimit import client_of
 from services.kernel.tokens import STAFF
 from services.queue import domain, schemas
 from services.queue.commands import ACTIONS, QueueCommands
@@ -34,6 +35,7 @@ from services.queue.dependencies import (
     relay,
     sweep,
 )
+from services.queue.limits import WebLimits, admit_web_request
 from services.queue.queries import QueueQueries, counter_view, public
 
 log = logging.getLogger(__name__)
@@ -194,6 +196,9 @@ class QueueService(AntreService):
             if not flag(setting("ALLOW_PUBLIC_ISSUING", self.config)):
                 raise Unauthorized("Ambil nomor antrean melalui anjungan (kiosk) MPP.")
             body["channel"] = "web"
+            admit_web_request(self.repository, WebLimits.from_config(self.config),
+                              self.clock().timestamp(), client_of(request, self.config),
+                              body["service"], body["priority"])
         elif principal.role == "kiosk":
             if body["site"] not in (None, principal.site):
                 raise Forbidden(f"Anjungan ini milik MPP {principal.site}.", site=principal.site)

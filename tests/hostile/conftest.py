@@ -74,7 +74,8 @@ def queue_target(catalog_http, start_service, database):
 @pytest.fixture
 def notify_target(start_service, database):
     """Notify alone (webhooks, boards and messages need nothing else), with one webhook."""
-    _, http = start_service(NotifyService, **QUIET)
+    # The webhooks here name a host that never resolves: allowed by name.
+    _, http = start_service(NotifyService, WEBHOOK_ALLOWED_PRIVATE="hooks.example.test", **QUIET)
     webhook = ok(http.post("/api/notify/webhooks", headers=ADMIN_HEADERS, json={
         "agency": "DISDUKCAPIL", "url": "https://hooks.example.test/base"}), 201)
     return Target(http, database("notify"), values={

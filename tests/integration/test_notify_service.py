@@ -31,7 +31,8 @@ def hall(start_service, cluster):
     _, queue = start_service(QueueService)
     notify_container, notify = start_service(
         NotifyService, MESSAGE_SWEEP_SECONDS=0.1, WEBHOOK_SWEEP_SECONDS=0.1,
-        WEBHOOK_RETRY_SECONDS=0.2, WEBHOOK_MAX_ATTEMPTS=3, NEAR_TICKETS_AHEAD=1)
+        WEBHOOK_RETRY_SECONDS=0.2, WEBHOOK_MAX_ATTEMPTS=3, NEAR_TICKETS_AHEAD=1,
+        WEBHOOK_ALLOWED_PRIVATE="127.0.0.1")  # the test's agency listens on loopback
     for code in ("L01", "L02"):
         assert queue.post(f"/api/queue/counters/{code}/open", headers=STAFF).status_code == 200
     return queue, notify, notify_container
@@ -223,3 +224,19 @@ def test_webhooks_are_signed_retried_dead_lettered_and_redelivered(hall):
         wait_until(lambda: notify.get(path + "?status=sent", headers=STAFF).json()["total"] == 2)
     finally:
         agency.close()
+
+
+def test_webhooks_to_internal_addresses_are_refused_unless_allowed(start_service):
+    """Without WEBHOOK_ALLOWED_PRIVATE, a webhook to loopback, a private network or the
+    cloud metadata address is a 400 naming `url`; allowed explicitly, it is saved."""
+    _, closed = start_service(NotifyService)
+    for url in ("http://127.0.0.1:9/hook", "http://10.1.2.3/hook", "http://[::1]:9/hook",
+                "http://169.254.169.254/latest/meta-data", "http://localhost:9/hook"):
+        refused = closed.post("/api/notify/webhooks", headers=STAFF,
+                              json={"agency": "DISDUKCAPIL", "url": url, "secret": "s" * 20})
+        assert refused.status_code == 400, (url, refused.text)
+        assert list(refused.json()["fields"]) == ["url"]
+    _, open_ = start_service(NotifyService, WEBHOOK_ALLOWED_PRIVATE="127.0.0.1")
+    assert open_.post("/api/notify/webhooks", headers=STAFF, json={
+        "agency": "DISDUKCAPIL", "url": "http://127.0.0.1:9/hook",
+        "secret": "s" * 20}).status_code == 201

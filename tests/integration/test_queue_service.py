@@ -134,8 +134,9 @@ def test_twenty_counters_calling_at_once_call_every_ticket_exactly_once(hall, cl
 def test_numbering_is_unique_across_two_replicas_issuing_at_once(start_service, cluster):
     start_service(CatalogService)
     cluster.catalog.import_catalog(hall_catalog())
-    _, first = start_service(QueueService)
-    _, second = start_service(QueueService)
+    unlimited = {"WEB_ISSUE_PER_CLIENT": "0", "WEB_ISSUE_PER_SERVICE": "0"}  # 80 from here
+    _, first = start_service(QueueService, **unlimited)
+    _, second = start_service(QueueService, **unlimited)
     pool = eventlet.GreenPool(40)
     answers = list(pool.imap(
         lambda i: (first if i % 2 else second).post("/api/queue/tickets",
@@ -215,6 +216,7 @@ def test_no_show_is_reachable_over_http(hall):
     assert http.post(f"{path}/show", headers=STAFF, json={"counter": "L01"}).status_code == 404
 
 
+<<<<<<< HEAD
 def test_an_unknown_site_is_one_log_line_without_a_traceback(hall, caplog):
     """An expected client error (the catalog's NotFound, over RPC) answers 404 JSON and
     logs at most one line, never a traceback: not in the queue, not in the catalog."""
@@ -232,3 +234,43 @@ def test_an_unknown_site_is_one_log_line_without_a_traceback(hall, caplog):
     about = [r for r in records if "NOPE" in r.getMessage()]
     assert len(about) <= 1, [r.getMessage() for r in about]
     assert all("\n" not in r.getMessage() for r in about)
+=======
+def test_anonymous_web_issuing_is_rate_limited_per_client_and_per_service(start_service,
+                                                                         cluster):
+    """Five anonymous requests claiming a priority group no longer use up a service's
+    daily quota: the web is limited per client address and per service (429 with
+    Retry-After and the limit's name); kiosks and staff are not."""
+    _, catalog = start_service(CatalogService)
+    quota = hall_catalog()
+    quota["services"][0]["daily_quota"] = 5
+    cluster.catalog.import_catalog(quota)
+    _, http = start_service(QueueService, WEB_ISSUE_PER_CLIENT="2", WEB_ISSUE_PER_SERVICE="3")
+
+    def web(address, **body):
+        return http.post("/api/queue/tickets", headers={"X-Real-IP": address},
+                         json={"service": "KTP-EL", **body})
+
+    assert web("198.51.100.1", priority="elderly").status_code == 201
+    claims = [web("198.51.100.1", priority="elderly") for _ in range(4)]
+    assert [a.status_code for a in claims] == [429] * 4
+    refused = claims[0]
+    assert refused.json()["error"] == "too_many_requests"
+    assert refused.json()["limit"] == "web_priority_per_client"
+    assert 0 < int(refused.headers["Retry-After"]) <= 3600
+    assert refused.json()["retry_after"] == int(refused.headers["Retry-After"])
+    assert web("198.51.100.1").json()["limit"] == "web_issue_per_client"
+
+    kiosk = catalog.post("/api/catalog/devices", headers=STAFF,
+                         json={"kind": "kiosk", "site": "BWI", "name": "Anjungan 1"}).json()
+    for headers in [{"Authorization": f"Bearer {kiosk['token']}"}] * 3 + [STAFF]:
+        answer = http.post("/api/queue/tickets", headers=headers,
+                           json={"service": "KTP-EL", "priority": "elderly"})
+        assert answer.status_code == 201, "the quota is still there for the hall"
+
+    # Per service, whoever asks: three web tickets of AKTA an hour here.
+    for address in ("198.51.100.2", "198.51.100.3", "198.51.100.4"):
+        assert web(address, service="AKTA").status_code == 201
+    busy = web("198.51.100.5", service="AKTA")
+    assert busy.status_code == 429 and busy.json()["limit"] == "web_issue_per_service"
+    assert web("198.51.100.5", service="BPJS").status_code == 201
+>>>>>>> wt-h15c

@@ -28,7 +28,7 @@ def mpp(start_service, cluster, database):
     _, catalog = start_service(CatalogService)
     cluster.catalog.import_catalog(hall_catalog(counters=2))
     _, queue = start_service(QueueService)
-    _, notify = start_service(NotifyService)
+    _, notify = start_service(NotifyService, WEBHOOK_ALLOWED_PRIVATE="127.0.0.1")
     _, reporting = start_service(ReportingService)
 
     def account(username, role, agency=None, counters=()):
@@ -183,3 +183,45 @@ def test_an_operator_loses_a_counter_the_admin_moves_to_another_agency(mpp):
         assert denied.json()["message"] == ("Loket L01 kini milik instansi BPJSKES, bukan "
                                             "instansi DISDUKCAPIL akun ini.")
     assert queue.post(start, headers=ADMIN, json={"counter": "L01"}).status_code == 200
+
+
+def test_repeated_failed_logins_lock_the_account_and_the_address_in_every_process(
+        start_service):
+    """After LOGIN_MAX_FAILURES wrong passwords the account is refused (429, Retry-After)
+    even with the right one, by every catalog process (the counters are in MongoDB); a
+    success resets the account; an address that keeps failing is refused as well."""
+    limits = {"LOGIN_MAX_FAILURES": "3", "LOGIN_MAX_FAILURES_PER_ADDRESS": "5",
+              "LOGIN_LOCKOUT_SECONDS": "120"}
+    _, first = start_service(CatalogService, **limits)
+    _, second = start_service(CatalogService, **limits)
+    for name in ("siti", "budi"):
+        created = first.post("/api/catalog/accounts", headers=ADMIN, json={
+            "username": name, "password": "kata-sandi-rahasia", "role": "admin",
+            "agency": None, "counters": []})
+        assert created.status_code == 201, created.text
+
+    def login(http, name, password, address):
+        return http.post("/api/catalog/auth/login", headers={"X-Real-IP": address},
+                         json={"username": name, "password": password})
+
+    assert login(first, "siti", "salah-sandi", "198.51.100.1").status_code == 401
+    assert login(second, "siti", "salah-sandi", "198.51.100.2").status_code == 401
+    assert login(first, "siti", "kata-sandi-rahasia", "198.51.100.3").status_code == 200, \
+        "a success resets the account's count"
+    for address in ("198.51.100.4", "198.51.100.5", "198.51.100.6"):
+        assert login(first, "siti", "salah-sandi", address).status_code == 401
+    locked = login(second, "siti", "kata-sandi-rahasia", "198.51.100.7")
+    assert locked.status_code == 429, locked.text
+    assert 0 < int(locked.headers["Retry-After"]) <= 120
+    assert locked.json()["error"] == "too_many_requests"
+    assert locked.json()["limit"] == "login_account"
+    assert login(first, "budi", "kata-sandi-rahasia", "198.51.100.7").status_code == 200, \
+        "another account is not locked"
+
+    # One address trying many names: locked after LOGIN_MAX_FAILURES_PER_ADDRESS.
+    for n in range(5):
+        assert login(first, f"tebak{n}", "salah-sandi", "203.0.113.9").status_code == 401
+    refused = login(second, "budi", "kata-sandi-rahasia", "203.0.113.9")
+    assert refused.status_code == 429 and refused.json()["limit"] == "login_address"
+    assert int(refused.headers["Retry-After"]) > 0
+    assert login(second, "budi", "kata-sandi-rahasia", "203.0.113.10").status_code == 200

@@ -1250,8 +1250,15 @@ def sse_events(text):
     return events
 
 
+@pytest.fixture(autouse=True)
+def agencies_resolve_publicly():
+    """The agencies' webhook hosts resolve to a public address, without real DNS."""
+    with patch("services.notify.commands.resolve_host", lambda host: ["93.184.216.34"]):
+        yield
+
+
 @pytest.fixture
-def notify():
+def notify(agencies_resolve_publicly):
     """The notify worker over mongomock after a scripted morning at MPP Banyuwangi: two
     webhooks (Disdukcapil's ticket events; every event, failing until dead), a citizen
     who gave a phone number, calls of two agencies, recalls, a no-show, a completion and
@@ -1286,12 +1293,12 @@ def notify():
 
     for minute, event in enumerate([*more, survey, *passport, *events]):
         with patch("services.notify.service.utcnow", return_value=local("09:30") + timedelta(
-                minutes=minute)), patch("services.notify.service.http_post", post):
+                minutes=minute)), patch("services.notify.service.webhook_post", lambda config: post):
             service.on_event(json.loads(json.dumps(event)))
             service.send_messages()
             service.deliver_webhooks()
     with patch("services.notify.service.utcnow", return_value=local("09:50")), \
-            patch("services.notify.service.http_post", post):
+            patch("services.notify.service.webhook_post", lambda config: post):
         service.deliver_webhooks()  # the last retries: the hub's deliveries die
     return SimpleNamespace(service=service, siak=siak, hub=hub, posts=posts,
                            dead=f"{hub['webhook_id']}:{events[0]['id']}",

@@ -116,7 +116,8 @@ def response_for_exception(exc):
         return error_response(400, "validation_error", "Masukan tidak valid.",
                               fields=flatten(exc.messages))
     if isinstance(exc, AntreError):
-        return json_response(exc.to_dict(), status=exc.status)
+        return json_response(exc.to_dict(), status=exc.status,
+                             headers=getattr(exc, "headers", None))
     if isinstance(exc, HTTPException):
         status = exc.code or 500
         response = error_response(status, exc.name.lower().replace(" ", "_"),
