@@ -186,7 +186,8 @@ class QueueService(AntreService):
     #
     # Kiosks (their site only), operators, admins, and, when ALLOW_PUBLIC_ISSUING is on,
     # anyone through the web channel issue tickets. Operators act only at their own
-    # counters, while the catalog has them in their agency; a ticket is read or cancelled with its secret or by its agency's staff.
+    # counters, while the catalog has them in their agency; a ticket is read or cancelled
+    # with its secret or by its agency's staff.
 
     @http("POST", "/api/queue/tickets")
     def http_issue(self, request):

@@ -216,7 +216,6 @@ def test_no_show_is_reachable_over_http(hall):
     assert http.post(f"{path}/show", headers=STAFF, json={"counter": "L01"}).status_code == 404
 
 
-<<<<<<< HEAD
 def test_an_unknown_site_is_one_log_line_without_a_traceback(hall, caplog):
     """An expected client error (the catalog's NotFound, over RPC) answers 404 JSON and
     logs at most one line, never a traceback: not in the queue, not in the catalog."""
@@ -234,7 +233,8 @@ def test_an_unknown_site_is_one_log_line_without_a_traceback(hall, caplog):
     about = [r for r in records if "NOPE" in r.getMessage()]
     assert len(about) <= 1, [r.getMessage() for r in about]
     assert all("\n" not in r.getMessage() for r in about)
-=======
+
+
 def test_anonymous_web_issuing_is_rate_limited_per_client_and_per_service(start_service,
                                                                          cluster):
     """Five anonymous requests claiming a priority group no longer use up a service's
@@ -273,4 +273,3 @@ def test_anonymous_web_issuing_is_rate_limited_per_client_and_per_service(start_
     busy = web("198.51.100.5", service="AKTA")
     assert busy.status_code == 429 and busy.json()["limit"] == "web_issue_per_service"
     assert web("198.51.100.5", service="BPJS").status_code == 201
->>>>>>> wt-h15c
