@@ -87,24 +87,25 @@ def _pinned(connection_class, targets, resolve):
     return make
 
 
-class _CheckedHTTP(urllib.request.HTTPHandler):
+class _Checked:
+    """A urllib handler whose connections go only to checked addresses."""
+
     def __init__(self, targets, resolve):
         super().__init__()
         self.targets, self.resolve = targets, resolve
 
+    def _open_checked(self, connection_class, req, **kwargs):
+        return self.do_open(_pinned(connection_class, self.targets, self.resolve), req, **kwargs)
+
+
+class _CheckedHTTP(_Checked, urllib.request.HTTPHandler):
     def http_open(self, req):
-        return self.do_open(_pinned(http.client.HTTPConnection, self.targets, self.resolve),
-                            req)
+        return self._open_checked(http.client.HTTPConnection, req)
 
 
-class _CheckedHTTPS(urllib.request.HTTPSHandler):
-    def __init__(self, targets, resolve):
-        super().__init__()
-        self.targets, self.resolve = targets, resolve
-
+class _CheckedHTTPS(_Checked, urllib.request.HTTPSHandler):
     def https_open(self, req):
-        return self.do_open(_pinned(http.client.HTTPSConnection, self.targets, self.resolve),
-                            req, context=self._context)
+        return self._open_checked(http.client.HTTPSConnection, req, context=self._context)
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
