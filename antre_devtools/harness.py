@@ -126,6 +126,11 @@ def free_ports(names=None):
     return {name: free_port() for name in (names or registry.names())}
 
 
+# A load from one address is not abuse: benchmarks and load tests turn the web limits off.
+NO_WEB_LIMITS = {name: "0" for name in ("WEB_ISSUE_PER_CLIENT", "WEB_PRIORITY_PER_CLIENT",
+                                        "WEB_ISSUE_PER_SERVICE", "WEB_PRIORITY_PER_SERVICE")}
+
+
 def service_env(ports, amqp_uri, mongo_url, mongo_prefix, admin_token, site="BWI",
                 log_level=None, public_url=None):
     """The environment of the services' processes: this process's environment, plus the
@@ -295,12 +300,12 @@ class Isolation:
 
 def bench_run(args, services, token):
     """A benchmark's isolation, the free ports of its ``services`` and their environment
-    (quiet logs)."""
+    (quiet logs, no web issuing limits: its clients all come from this machine)."""
     isolation = Isolation("bench", args.management, args.amqp)
     ports = free_ports(services)
     env = service_env(ports, isolation.amqp_uri, isolation.mongo_url, isolation.mongo_prefix,
                       token, log_level="WARNING")
-    return isolation, ports, env
+    return isolation, ports, {**env, **NO_WEB_LIMITS}
 
 
 def mongo_url_from_environment():
