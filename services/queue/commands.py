@@ -225,13 +225,16 @@ class QueueCommands:
     # -- ticket actions by staff ------------------------------------------------------------
 
     def _staff_ticket(self, ticket_id, counter, action):
+        """The ticket ``counter`` does ``action`` on, and the action's moment: the clock
+        read before the ticket, never before a moment the ticket already records."""
+        now = self.clock()
         ticket = self._ticket(ticket_id)
         domain.check_transition(ticket, action)
         if ticket.get("counter") != counter:
             raise Conflict(f"Tiket {ticket['ticket_number']} ada di loket "
                            f"{ticket.get('counter')}, bukan {counter}.", ticket_id=ticket_id,
                            counter=ticket.get("counter"))
-        return ticket
+        return ticket, domain.moment_of_transition(ticket, now)
 
     def act(self, ticket_id, action, counter):
         """One of :data:`ACTIONS` on a ticket, by ``counter``."""
@@ -239,25 +242,19 @@ class QueueCommands:
                 "no_show": self.no_show}[action](ticket_id, counter)
 
     def recall(self, ticket_id, counter):
-        now = self.clock()
-        ticket = self._staff_ticket(ticket_id, counter, "recall")
-        now = domain.moment_of_transition(ticket, now)
+        ticket, now = self._staff_ticket(ticket_id, counter, "recall")
         changes = {"recalls": ticket.get("recalls", 0) + 1, "last_recalled_at": now}
         event = domain.ticket_event({**ticket, **changes}, "recall", now)
         return self.repo.update_ticket(ticket, "recall", changes, [event])
 
     def start(self, ticket_id, counter):
-        now = self.clock()
-        ticket = self._staff_ticket(ticket_id, counter, "start")
-        now = domain.moment_of_transition(ticket, now)
+        ticket, now = self._staff_ticket(ticket_id, counter, "start")
         changes = {"status": SERVING, "serving_at": now}
         event = domain.ticket_event({**ticket, **changes}, "start", now)
         return self.repo.update_ticket(ticket, "start", changes, [event])
 
     def complete(self, ticket_id, counter):
-        now = self.clock()
-        ticket = self._staff_ticket(ticket_id, counter, "complete")
-        now = domain.moment_of_transition(ticket, now)
+        ticket, now = self._staff_ticket(ticket_id, counter, "complete")
         changes = {"status": COMPLETED, "ended_at": now,
                    "service_seconds": (now - ticket["serving_at"]).total_seconds()}
         event = domain.ticket_event({**ticket, **changes}, "complete", now)
@@ -269,9 +266,7 @@ class QueueCommands:
         return written
 
     def no_show(self, ticket_id, counter):
-        now = self.clock()
-        ticket = self._staff_ticket(ticket_id, counter, "no_show")
-        now = domain.moment_of_transition(ticket, now)
+        ticket, now = self._staff_ticket(ticket_id, counter, "no_show")
         needed = self.settings.no_show_after_recalls
         if ticket.get("recalls", 0) < needed:
             raise domain.InvalidTransition(
@@ -303,9 +298,7 @@ class QueueCommands:
         The new leg's place: it is ordered by the time the visit arrived at the MPP (its
         first ticket), so nobody who arrived later is served before it.
         """
-        now = self.clock()
-        ticket = self._staff_ticket(ticket_id, counter, "transfer")
-        now = domain.moment_of_transition(ticket, now)
+        ticket, now = self._staff_ticket(ticket_id, counter, "transfer")
         target = self._active_service(target_code, ticket["site"])
         if target["code"] == ticket["service"]:
             raise InvalidInput({"service": ["Pilih layanan lain untuk pengalihan."]})
