@@ -10,6 +10,8 @@
   (``issued_seen``): events about a ticket nobody issued change no figure.
 * :func:`daily_report` aggregates the facts of one site and local day.
 * :func:`stats` gives count, mean, median, p90 (nearest rank) and max.
+* :func:`report_scope` says whose figures a reader's reports cover: an agency-bound
+  reader (an agency admin, an API key created for one agency) its own agency's only.
 """
 
 import math
@@ -17,6 +19,7 @@ from collections import Counter, defaultdict
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from services.kernel.errors import Forbidden
 from services.reporting.ikm import ELEMENTS
 
 # Lifecycle order, to order events of the same millisecond.
@@ -146,6 +149,32 @@ def feedback_record(envelope):
     return {"_id": data["ticket_id"], "site": data["site"], "agency": data["agency"],
             "service": data["service"], "counter": data.get("counter"),
             "local_day": data["local_day"], "scores": {k: scores[k] for k in ELEMENTS}}
+
+
+# -- who reads what ---------------------------------------------------------------------------
+
+def report_scope(principal, requested=None):
+    """The agency whose figures ``principal``'s reports cover; None for every agency.
+
+    An agency-bound reader (an ``agency_admin``, or an API key created for one agency)
+    reads its own agency only: asking for another is :class:`Forbidden` (naming the
+    field ``agency`` and the reader's own). The MPP's readers (an admin, a report
+    viewer's key for the whole site) read every agency, or the one ``requested``."""
+    own = None if principal.is_admin else principal.agency
+    if own is None and principal.role == "agency_admin":  # never issued: fail closed
+        raise Forbidden("Akun admin instansi ini tidak terikat pada instansi mana pun.",
+                        field="agency", agency=None)
+    if own is None:
+        return requested
+    if requested not in (None, own):
+        raise Forbidden(f"Kredensial ini hanya membaca laporan instansi {own}.",
+                        field="agency", agency=own)
+    return own
+
+
+def of_agency(facts, agency):
+    """The facts (or IKM records) of ``agency``; all of them when it is None."""
+    return list(facts) if agency is None else [f for f in facts if f["agency"] == agency]
 
 
 # -- statistics ----------------------------------------------------------------------------
