@@ -364,9 +364,10 @@ def daily_csv_rows(report):
     return rows
 
 
-def prometheus_text(facts_today, ingested_total, backlog=None):
+def prometheus_text(facts_today, ingested_total=None, backlog=None):
     """/metrics: waiting now, served today and waiting p90 per agency (today's facts);
-    ``backlog`` (events waiting for reporting, by kind) when the broker answered."""
+    the events ingested when ``ingested_total`` is given, and ``backlog`` (events waiting
+    for reporting, by kind) when the broker answered."""
     lines = []
     facts_today = counted(facts_today)
 
@@ -393,8 +394,9 @@ def prometheus_text(facts_today, ingested_total, backlog=None):
             p90s.append(((("site", s), ("agency", a)), p90))
     metric("antre_waiting_seconds_p90", "gauge",
            "90th percentile (nearest rank) of today's waiting time in seconds, per agency.", p90s)
-    metric("antre_events_ingested_total", "counter", "Distinct events stored by reporting.",
-           [((), ingested_total)])
+    if ingested_total is not None:
+        metric("antre_events_ingested_total", "counter", "Distinct events stored by reporting.",
+               [((), ingested_total)])
     if backlog is not None:
         metric("antre_events_backlog", "gauge",
                "Events waiting in reporting's queues: ready (not yet ingested), retrying, "

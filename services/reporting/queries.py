@@ -46,6 +46,11 @@ class Sites:
             return {}
 
 
+def _part(agency):
+    """The agency's part of an export's file name: ``-DISDUKCAPIL``, or nothing."""
+    return f"-{agency}" if agency else ""
+
+
 def csv_text(header, rows):
     out = io.StringIO()
     writer = csv.writer(out)
@@ -70,27 +75,37 @@ class ReportingQueries:
 
     # -- reports --------------------------------------------------------------------------
 
-    def daily(self, site=None, date=None):
+    # Each report takes ``agency``: None for every agency, else that agency's figures
+    # only, its totals too (the service decides it, :func:`domain.report_scope`).
+
+    def daily(self, site=None, date=None, agency=None):
         site, day, timezone = self._day(site, date)
-        report = self.repo.running.day(site, day, timezone).report(self.sites.names(site))
+        running = self.repo.running.day(site, day, timezone)
+        names = self.sites.names(site)
+        if agency is None:
+            report = running.report(names)
+        else:  # the running figures are the site's: the agency's come from its facts
+            report = domain.daily_report(domain.of_agency(running.counted_facts(), agency),
+                                         site, day, timezone, names)
         report["closed"] = self.repo.is_closed(site, day)
         return report
 
-    def daily_csv(self, site=None, date=None):
-        """``(file name, CSV text)`` of the daily report."""
-        report = self.daily(site, date)
-        return (f"antre-{report['site']}-{report['date']}.csv",
+    def daily_csv(self, site=None, date=None, agency=None):
+        """``(file name, CSV text)`` of the daily report (the agency's in its name)."""
+        report = self.daily(site, date, agency)
+        return (f"antre-{report['site']}{_part(agency)}-{report['date']}.csv",
                 csv_text(domain.DAILY_CSV_COLUMNS, domain.daily_csv_rows(report)))
 
-    def breakdown(self, site=None, date=None):
+    def breakdown(self, site=None, date=None, agency=None):
         site, day, timezone = self._day(site, date)
         running = self.repo.running.day(site, day, timezone)
-        return domain.breakdown(running.counted_facts(), site, day, timezone)
+        return domain.breakdown(domain.of_agency(running.counted_facts(), agency), site, day,
+                                timezone)
 
-    def ikm(self, site, first, last):
+    def ikm(self, site, first, last, agency=None):
         site = self.sites.code(site)
         first, last = first.isoformat(), last.isoformat()
-        records = self.repo.feedback_between(site, first, last)
+        records = self.repo.feedback_between(site, first, last, agency)
         names = self.sites.names(site)
         agency_of = {r["service"]: r["agency"] for r in records}
         return {
@@ -103,23 +118,26 @@ class ReportingQueries:
                          for code, result in ikm.by_group(records, "service").items()],
         }
 
-    def ikm_csv(self, site, first, last):
-        """``(file name, CSV text)`` of the satisfaction index."""
-        result = self.ikm(site, first, last)
+    def ikm_csv(self, site, first, last, agency=None):
+        """``(file name, CSV text)`` of the satisfaction index (the agency's in its name)."""
+        result = self.ikm(site, first, last, agency)
         rows = [ikm.csv_rows("site", result["site"], result["overall"])]
         rows += [ikm.csv_rows("agency", a["agency"], a) for a in result["agencies"]]
         rows += [ikm.csv_rows("service", s["service"], s) for s in result["services"]]
-        return (f"antre-ikm-{result['site']}-{result['from']}-{result['to']}.csv",
+        return (f"antre-ikm-{result['site']}{_part(agency)}-{result['from']}-{result['to']}.csv",
                 csv_text(ikm.CSV_COLUMNS, rows))
 
-    def metrics(self):
+    def metrics(self, agency=None):
         """The Prometheus text: today's figures of every site, the events ingested, and
-        the ingest backlog while the broker answers."""
+        the ingest backlog while the broker answers. For one ``agency``: its series
+        only (the events ingested and the backlog are the MPP's, left out)."""
         facts = []
         for site in self.repo.sites():
             timezone = self.sites.timezone(site)
             today = hours.local_day(timezone, self.clock()).isoformat()
             facts += self.repo.running.day(site, today, timezone).counted_facts()
+        if agency is not None:
+            return domain.prometheus_text(domain.of_agency(facts, agency))
         try:
             waiting = self.broker.backlog()
         except Exception:  # the figures still answer while the broker does not

@@ -448,8 +448,12 @@ class ReportingRepository(Repository):
             query["local_day"] = {"$in": list(days)}
         return list(self.facts.find(query))
 
-    def feedback_between(self, site, first, last):
-        return list(self.feedback.find({"site": site, "local_day": {"$gte": first, "$lte": last}}))
+    def feedback_between(self, site, first, last, agency=None):
+        """The IKM records of ``site`` between two local days (of ``agency`` only, if given)."""
+        query = {"site": site, "local_day": {"$gte": first, "$lte": last}}
+        if agency is not None:
+            query["agency"] = agency
+        return list(self.feedback.find(query))
 
     def site_days(self, open_only=False):
         """Every (site, local day) with facts; ``open_only``: those not announced closed."""

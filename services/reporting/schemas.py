@@ -5,9 +5,15 @@ from marshmallow import fields, validate, validates_schema
 from services.kernel.validation import CODE, StrictSchema
 
 
+def agency_field():
+    """``agency``: narrow a report to one agency (an agency-bound reader's is its own)."""
+    return fields.String(load_default=None, validate=CODE)
+
+
 class DailyQuerySchema(StrictSchema):
     site = fields.String(load_default=None, validate=CODE)
     date = fields.Date(load_default=None)
+    agency = agency_field()
 
 
 class IkmQuerySchema(StrictSchema):
@@ -15,6 +21,7 @@ class IkmQuerySchema(StrictSchema):
     # "from" is a Python keyword: the field is read from and written to "from".
     first = fields.Date(required=True, data_key="from")
     last = fields.Date(required=True, data_key="to")
+    agency = agency_field()
 
     @validates_schema
     def in_order(self, data, **kwargs):
@@ -24,6 +31,10 @@ class IkmQuerySchema(StrictSchema):
             raise ValidationError("Harus sama dengan atau setelah 'from'.", "to")
         if (data["last"] - data["first"]).days > 366:
             raise ValidationError("Paling lama 367 hari.", "to")
+
+
+class MetricsQuerySchema(StrictSchema):
+    agency = agency_field()
 
 
 class LimitQuerySchema(StrictSchema):

@@ -1,4 +1,5 @@
-"""The reporting service: one truthful view over every agency.
+"""The reporting service: one truthful view over every agency (for the MPP's readers;
+an agency-bound reader sees its own agency's figures).
 
 It stores every public event once, folds ticket events into one fact per ticket,
 and answers daily reports, the satisfaction index (IKM), Prometheus metrics and
@@ -21,7 +22,7 @@ from services.kernel.infra.pages import asset, page
 from services.kernel.infra.rpc import rpc
 from services.kernel.infra.timers import configured_timer
 from services.kernel.tokens import Principal
-from services.reporting import schemas
+from services.reporting import domain, schemas
 from services.reporting.commands import ReportingCommands
 from services.reporting.dependencies import (
     Broker,
@@ -82,20 +83,24 @@ class ReportingService(AntreService):
 
     # -- RPC ----------------------------------------------------------------------------
 
-    @rpc
-    def daily(self, site=None, date=None):
-        query = schemas.DailyQuerySchema().load({"site": site, "date": date})
-        return json_ready(self.queries.daily(query["site"], query["date"]))
+    # The RPC callers hold broker access (the operator's command line): every agency, or
+    # the one they ask for.
 
     @rpc
-    def breakdown(self, site=None, date=None):
-        query = schemas.DailyQuerySchema().load({"site": site, "date": date})
-        return json_ready(self.queries.breakdown(query["site"], query["date"]))
+    def daily(self, site=None, date=None, agency=None):
+        query = schemas.DailyQuerySchema().load({"site": site, "date": date, "agency": agency})
+        return json_ready(self.queries.daily(**query))
 
     @rpc
-    def ikm(self, site=None, first=None, last=None):
-        query = schemas.IkmQuerySchema().load({"site": site, "from": first, "to": last})
-        return self.queries.ikm(query["site"], query["first"], query["last"])
+    def breakdown(self, site=None, date=None, agency=None):
+        query = schemas.DailyQuerySchema().load({"site": site, "date": date, "agency": agency})
+        return json_ready(self.queries.breakdown(**query))
+
+    @rpc
+    def ikm(self, site=None, first=None, last=None, agency=None):
+        query = schemas.IkmQuerySchema().load({"site": site, "from": first, "to": last,
+                                               "agency": agency})
+        return self.queries.ikm(**query)
 
     @rpc
     def replay(self):
@@ -126,7 +131,9 @@ class ReportingService(AntreService):
     # -- HTTP ---------------------------------------------------------------------------
     #
     # Reports are read with an API key of a report viewer (e.g. Grafana), or by an agency
-    # admin or admin; replays and dead letters are the admin's (and audit-logged).
+    # admin or admin; replays and dead letters are the admin's (and audit-logged). An
+    # agency admin, or a key created for one agency, reads its own agency's figures only
+    # (``domain.report_scope``); the others every agency's, or the ``agency`` they ask.
 
     def _admin(self, request):
         return require(request, self.config,
@@ -142,9 +149,10 @@ class ReportingService(AntreService):
 
     def _report(self, request, report, suffix=""):
         """Check that the caller may read reports, parse the report's query string, and
-        ask the read view ``report + suffix`` with it."""
-        self._reader(request)
+        ask the read view ``report + suffix`` with it, for the agency the caller reads."""
+        principal = self._reader(request)
         query = self.REPORTS[report]().load(query_params(request))
+        query["agency"] = domain.report_scope(principal, query["agency"])
         return getattr(self.queries, report + suffix)(**query)
 
     @http("GET", "/api/reporting/<any(daily, breakdown, ikm):report>")
@@ -158,8 +166,10 @@ class ReportingService(AntreService):
 
     @http("GET", "/metrics")
     def http_metrics(self, request):
-        self._reader(request)
-        return metrics_response(self.queries.metrics())
+        principal = self._reader(request)
+        query = schemas.MetricsQuerySchema().load(query_params(request))
+        return metrics_response(self.queries.metrics(domain.report_scope(principal,
+                                                                         query["agency"])))
 
     @http("GET", "/dashboard/<site>")
     def page_dashboard(self, request, site):

@@ -105,11 +105,11 @@ NOTIFY = [
 ]
 
 REPORTING = [
-    *(Route("GET", path, query=("site", "date"))
+    *(Route("GET", path, query=("site", "date", "agency"))
       for path in ("/api/reporting/daily", "/api/reporting/daily.csv", "/api/reporting/breakdown")),
-    *(Route("GET", path, query=("site", "from", "to"))
+    *(Route("GET", path, query=("site", "from", "to", "agency"))
       for path in ("/api/reporting/ikm", "/api/reporting/ikm.csv")),
-    Route("GET", "/metrics"),
+    Route("GET", "/metrics", query=("agency",)),
     Route("POST", "/api/reporting/replay", writes=True),
     Route("GET", "/api/reporting/dead-letters", query=("limit",)),
     Route("POST", "/api/reporting/dead-letters/replay", query=("limit",), writes=True),

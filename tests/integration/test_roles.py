@@ -6,6 +6,10 @@ issue, reports need a reader's key, agency admins stay in their agency; admin ch
 are audit-logged; secrets are stored as slow hashes.
 """
 
+import csv
+import io
+
+import eventlet
 import pytest
 
 from services.catalog.service import CatalogService
@@ -225,3 +229,94 @@ def test_repeated_failed_logins_lock_the_account_and_the_address_in_every_proces
     assert refused.status_code == 429 and refused.json()["limit"] == "login_address"
     assert int(refused.headers["Retry-After"]) > 0
     assert login(second, "budi", "kata-sandi-rahasia", "203.0.113.10").status_code == 200
+
+
+def test_reports_of_an_agency_bound_reader_cover_its_agency_only(mpp, cluster):
+    """An agency admin and an API key created for one agency read that agency's figures
+    only (totals too) in every report, CSV and /metrics, and are refused another
+    agency's; the admin and a whole-site report viewer read every agency, or one."""
+    queue, catalog, reporting = mpp["queue"], mpp["catalog"], mpp["reporting"]
+    scores = {f"u{i}": 4 for i in range(1, 10)}
+    for service, counter, staff, score in (("KTP-EL", "L01", mpp["op_duk"], 3),
+                                           ("BPJS", "B01", mpp["op_bpjs"], 4)):
+        ticket = queue.post("/api/queue/tickets", headers=mpp["kiosk"],
+                            json={"service": service}).json()
+        assert queue.post(f"/api/queue/counters/{counter}/open", headers=staff).status_code == 200
+        assert queue.post(f"/api/queue/counters/{counter}/call-next",
+                          headers=staff).status_code == 200
+        path = f"/api/queue/tickets/{ticket['ticket_id']}"
+        for action in ("start", "complete"):
+            done = queue.post(f"{path}/{action}", headers=staff, json={"counter": counter})
+            assert done.status_code == 200, done.text
+        rated = queue.post(f"{path}/feedback", headers={"X-Ticket-Secret": ticket["secret"]},
+                           json={"scores": {**scores, "u1": score}})
+        assert rated.status_code == 201, rated.text
+    assert queue.post("/api/queue/tickets", headers=mpp["kiosk"],
+                      json={"service": "KTP-EL"}).status_code == 201  # DISDUKCAPIL: one waits
+    key = catalog.post("/api/catalog/api-keys", headers=ADMIN,
+                       json={"name": "Grafana Disdukcapil", "agency": "DISDUKCAPIL"})
+    assert key.status_code == 201, key.text
+    duk_key = bearer(key.json()["key"])
+
+    with eventlet.Timeout(30):
+        while True:
+            report = cluster.reporting.daily("BWI")
+            day = report["date"]
+            if report["totals"]["issued"] == 3 and report["totals"]["served"] == 2 and \
+                    cluster.reporting.ikm("BWI", day, day)["overall"]["respondents"] == 2:
+                break
+            eventlet.sleep(0.1)
+
+    def get(path, who):
+        return reporting.get(path, headers=who)
+
+    daily, csv_path = f"/api/reporting/daily?site=BWI&date={day}", \
+        f"/api/reporting/daily.csv?site=BWI&date={day}"
+    breakdown = f"/api/reporting/breakdown?site=BWI&date={day}"
+    ikm, ikm_csv = (f"/api/reporting/ikm?site=BWI&from={day}&to={day}",
+                    f"/api/reporting/ikm.csv?site=BWI&from={day}&to={day}")
+    for who in (mpp["adm_duk"], duk_key):
+        for narrowed in ("", "&agency=DISDUKCAPIL"):
+            own = get(daily + narrowed, who)
+            assert own.status_code == 200, own.text
+            own = own.json()
+            assert (own["totals"]["issued"], own["totals"]["served"]) == (2, 1), \
+                "the totals are the agency's, not the site's"
+            assert [a["agency"] for a in own["agencies"]] == ["DISDUKCAPIL"]
+            assert {s["agency"] for s in own["services"]} == {"DISDUKCAPIL"}
+            assert {c["agency"] for c in own["counters"]} == {"DISDUKCAPIL"}
+        rows = list(csv.DictReader(io.StringIO(get(csv_path, who).text)))
+        assert rows[0]["scope"] == "site" and rows[0]["issued"] == "2"
+        assert {r["agency"] for r in rows[1:]} == {"DISDUKCAPIL"}
+        assert {r["agency"] for r in get(breakdown, who).json()["rows"]} == {"DISDUKCAPIL"}
+        index = get(ikm, who).json()
+        assert index["overall"]["respondents"] == 1
+        assert [a["agency"] for a in index["agencies"]] == ["DISDUKCAPIL"]
+        ikm_rows = list(csv.reader(io.StringIO(get(ikm_csv, who).text)))
+        assert [r[1] for r in ikm_rows[1:] if r[0] == "agency"] == ["DISDUKCAPIL"]
+        assert ikm_rows[1][:3] == ["site", "BWI", "1"]
+        metrics = get("/metrics", who)
+        assert metrics.status_code == 200, metrics.text
+        assert 'antre_served_today{site="BWI",agency="DISDUKCAPIL"} 1' in metrics.text
+        assert "BPJSKES" not in metrics.text
+        assert "antre_events_ingested_total" not in metrics.text, "the MPP's, not an agency's"
+        for path in (daily, csv_path, breakdown, ikm, ikm_csv, "/metrics?"):
+            other = get(f"{path}&agency=BPJSKES", who)
+            assert other.status_code == 403, (path, other.text)
+            assert other.json() == {"error": "forbidden", "field": "agency",
+                                    "agency": "DISDUKCAPIL",
+                                    "message": "Kredensial ini hanya membaca laporan instansi "
+                                               "DISDUKCAPIL."}
+
+    for who in (ADMIN, mpp["viewer"]):
+        everything = get(daily, who).json()
+        assert (everything["totals"]["issued"], everything["totals"]["served"]) == (3, 2)
+        assert [a["agency"] for a in everything["agencies"]] == ["BPJSKES", "DISDUKCAPIL"]
+        assert get(ikm, who).json()["overall"]["respondents"] == 2
+        metrics = get("/metrics", who).text
+        assert 'agency="BPJSKES"' in metrics and 'agency="DISDUKCAPIL"' in metrics
+        assert "antre_events_ingested_total" in metrics
+        one = get(f"{daily}&agency=BPJSKES", who).json()
+        assert (one["totals"]["issued"], one["totals"]["served"]) == (1, 1)
+        assert [a["agency"] for a in one["agencies"]] == ["BPJSKES"]
+        assert "DISDUKCAPIL" not in get("/metrics?agency=BPJSKES", who).text

@@ -220,6 +220,7 @@ QUERIES = {
         ("GET", "/api/reporting/breakdown"): rs.DailyQuerySchema(),
         ("GET", "/api/reporting/ikm"): rs.IkmQuerySchema(),
         ("GET", "/api/reporting/ikm.csv"): rs.IkmQuerySchema(),
+        ("GET", "/metrics"): rs.MetricsQuerySchema(),
         ("GET", "/api/reporting/dead-letters"): rs.LimitQuerySchema(),
         ("POST", "/api/reporting/dead-letters/replay"): rs.LimitQuerySchema(),
     },
@@ -1038,14 +1039,18 @@ REPORTING_CALLS = [
     ("GET", "/api/reporting/daily", f"date={DAY}", "bad_key", 401, None),
     ("GET", "/api/reporting/daily", f"date={DAY}", "expired", 401, None),
     ("GET", "/api/reporting/daily", f"date={DAY}", "operator", 403, None),
+    ("GET", "/api/reporting/daily", f"date={DAY}&agency=IMIGRASI", "agency_admin", 403, "agency"),
+    ("GET", "/api/reporting/daily", f"date={DAY}&agency=IMIGRASI", "viewer", 200, None),
     ("GET", "/api/reporting/daily.csv", f"date={DAY}", "viewer", 200, "csv"),
     ("GET", "/api/reporting/daily.csv", f"date={DAY}", None, 401, None),
     ("GET", "/api/reporting/daily.csv", f"date={DAY}", "kiosk", 403, None),
+    ("GET", "/api/reporting/daily.csv", f"date={DAY}&agency=IMIGRASI", "agency_admin", 403, None),
     ("GET", "/api/reporting/breakdown", f"site=BWI&date={DAY}", "admin_account", 200, "morning"),
     ("GET", "/api/reporting/breakdown", "date=2026-11-24", "viewer", 200, "empty"),
     ("GET", "/api/reporting/breakdown", "site=bwi", "viewer", 400, None),
     ("GET", "/api/reporting/breakdown", "site=bwi", None, 401, None),
     ("GET", "/api/reporting/breakdown", "", "display", 403, None),
+    ("GET", "/api/reporting/breakdown", f"date={DAY}&agency=IMIGRASI", "agency_admin", 403, None),
     ("GET", "/api/reporting/ikm", "from=2026-11-01&to=2026-11-30", "viewer", 200, "november"),
     ("GET", "/api/reporting/ikm", "site=BWI&from=2026-12-01&to=2026-12-31", "admin", 200,
      "none"),
@@ -1053,12 +1058,20 @@ REPORTING_CALLS = [
     ("GET", "/api/reporting/ikm", "to=2026-11-30", "viewer", 400, None),
     ("GET", "/api/reporting/ikm", "to=2026-11-30", None, 401, None),
     ("GET", "/api/reporting/ikm", "to=2026-11-30", "operator", 403, None),
+    ("GET", "/api/reporting/ikm", "from=2026-11-01&to=2026-11-30&agency=DISDUKCAPIL", "admin",
+     200, None),
+    ("GET", "/api/reporting/ikm", "from=2026-11-01&to=2026-11-30&agency=DISDUKCAPIL",
+     "imigrasi_admin", 403, None),
     ("GET", "/api/reporting/ikm.csv", "from=2026-11-01&to=2026-11-30", "viewer", 200, "csv"),
     ("GET", "/api/reporting/ikm.csv", "from=2026-11-01&to=2026-11-30", None, 401, None),
     ("GET", "/api/reporting/ikm.csv", "from=2026-11-01&to=2026-11-30", "operator", 403, None),
     ("GET", "/metrics", "", "viewer", 200, "metrics"),
     ("GET", "/metrics", "", None, 401, None),
     ("GET", "/metrics", "", "kiosk", 403, None),
+    ("GET", "/metrics", "", "agency_admin", 200, "agency"),
+    ("GET", "/metrics", "agency=DISDUKCAPIL", "viewer", 200, "agency"),
+    ("GET", "/metrics", "agency=IMIGRASI", "agency_admin", 403, "agency"),
+    ("GET", "/metrics", "colour=red", "viewer", 400, None),
     ("GET", "/dashboard/BWI", "", None, 200, None),
     ("GET", "/dashboard/assets/logo.png", "", None, 404, None),
     ("POST", "/api/reporting/replay", "", None, 401, None),
@@ -1109,8 +1122,18 @@ def properties_of(spec, schema):
 
 def check_exact(spec, schema, value, where, subset=False):
     """``value`` names exactly the documented properties, at every depth (with
-    ``subset``: no undocumented one; optional ones may be absent)."""
+    ``subset``: no undocumented one; optional ones may be absent); of one of them when
+    the schema is a choice (``anyOf``, ``oneOf``)."""
     schema, _ = split_null(spec, schema)
+    choices = schema.get("anyOf") or schema.get("oneOf")
+    if choices and not properties_of(spec, schema):
+        misses = []
+        for choice in choices:
+            try:
+                return check_exact(spec, choice, value, where, subset)
+            except AssertionError as miss:
+                misses.append(str(miss))
+        raise AssertionError(f"{where}: none of the choices: {misses}")
     if isinstance(value, dict):
         documented = properties_of(spec, schema)
         if documented:
@@ -1173,6 +1196,47 @@ def test_reporting_answers_are_the_documented_ones(reporting, method, path, quer
         if isinstance(body, str):
             body, documented = body.replace("\r\n", "\n"), documented.replace("\r\n", "\n")
         assert body == documented, f"{where}: the example {example!r} is not what is answered"
+
+
+@pytest.mark.parametrize("agency", ["DISDUKCAPIL", "IMIGRASI"])
+def test_an_agency_s_reports_are_its_own_figures_of_the_whole_view(reporting, agency):
+    """What an agency admin reads (totals and the site's rows too) is its agency's row
+    of the view the MPP reads, and the same as the MPP asking for that agency."""
+    who = {"DISDUKCAPIL": "agency_admin", "IMIGRASI": "imigrasi_admin"}[agency]
+    day, month = f"date={DAY}", "from=2026-11-01&to=2026-11-30"
+
+    def read(path, query, reader):
+        status, _, body = answer(reporting, "GET", path, query, reader)
+        assert status == 200, body
+        return body
+
+    whole = read("/api/reporting/daily", day, "viewer")
+    own = read("/api/reporting/daily", day, who)
+    assert own == read("/api/reporting/daily", f"{day}&agency={agency}", "viewer")
+    row = next(a for a in whole["agencies"] if a["agency"] == agency)
+    assert own["totals"] == {k: v for k, v in row.items() if k not in ("agency", "name")}
+    assert own["totals"] != whole["totals"]
+    assert own["agencies"] == [row]
+    assert own["services"] == [s for s in whole["services"] if s["agency"] == agency]
+    assert own["counters"] == [c for c in whole["counters"] if c["agency"] == agency]
+    assert sum(h["issued"] for h in own["hours"]) == row["issued"]
+    rows = list(csv.reader(io.StringIO(read("/api/reporting/daily.csv", day, who))))
+    assert rows[1][:4] == ["BWI", DAY, "site", "BWI"] and rows[1][5] == str(row["issued"])
+    assert {r[4] for r in rows[2:]} == {agency}
+    assert read("/api/reporting/breakdown", day, who)["rows"] == \
+        [r for r in read("/api/reporting/breakdown", day, "viewer")["rows"]
+         if r["agency"] == agency]
+    index, own_index = read("/api/reporting/ikm", month, "viewer"), read("/api/reporting/ikm",
+                                                                        month, who)
+    ikm_row = next(a for a in index["agencies"] if a["agency"] == agency)
+    assert own_index["overall"] == {k: v for k, v in ikm_row.items()
+                                    if k not in ("agency", "name")}
+    assert own_index["agencies"] == [ikm_row]
+    assert own_index["services"] == [s for s in index["services"] if s["agency"] == agency]
+    metrics = read("/metrics", "", who).splitlines()
+    assert [line for line in metrics if not line.startswith("#")] == \
+        [line for line in read("/metrics", "", "viewer").splitlines()
+         if f'agency="{agency}"' in line]
 
 
 def test_reporting_csv_columns_are_the_code_s():
