@@ -3,12 +3,13 @@
 Roles:
 
 * ``admin`` (the MPP operator): everything;
-* ``agency_admin``: its own agency's webhooks and operator accounts; reads the reports
-  (which cover every agency: the MPP's one view);
+* ``agency_admin``: its own agency's webhooks and operator accounts; reads its own
+  agency's reports and metrics only (totals too; another agency's is 403);
 * ``operator``: bound to an agency and some of its counters: acts only there;
 * ``kiosk`` and ``display``: devices of one site; a kiosk issues tickets, a display
   shows the hall's calls;
-* ``report_viewer``: reads reports (an API key, e.g. for Grafana).
+* ``report_viewer``: reads reports (an API key, e.g. for Grafana): every agency's, or
+  only its agency's when the key was created for one (``agency``).
 
 A token is ``v1.<payload>.<signature>``: the JSON claims (``sub``, ``role``, ``agency``,
 ``counters``, ``site``, ``exp``) in base64url, signed with HMAC-SHA256 under
