@@ -28,7 +28,7 @@ from werkzeug.wrappers import Request, Response
 from services.kernel.config import setting
 from services.kernel.errors import AntreError, InvalidInput
 from services.kernel.events import isoformat
-from services.kernel.validation import check_document, flatten
+from services.kernel.validation import check_document, flatten, has_control_character
 
 log = logging.getLogger(__name__)
 
@@ -99,8 +99,16 @@ def read_json(request, required=True):
 
 
 def query_params(request):
-    """Query parameters as a plain dict (last value wins)."""
-    return {key: request.args.get(key) for key in request.args}
+    """Query parameters as a plain dict (last value wins); 400 naming every parameter
+    whose value carries a control character (a newline, a tab, NUL, ...): no query
+    value of Antre has one, and ``X\\n`` must not pass for ``X``."""
+    params = {key: request.args.get(key) for key in request.args}
+    problems = {key: ["Tidak boleh berisi karakter kontrol (baris baru, tab, ...)."]
+                for key in request.args
+                if any(has_control_character(value) for value in request.args.getlist(key))}
+    if problems:
+        raise InvalidInput(problems)
+    return params
 
 
 # What werkzeug's own errors say, in Bahasa Indonesia.
