@@ -1,6 +1,5 @@
 """Marshmallow schemas for everything that crosses the catalog's boundary."""
 
-import re
 from zoneinfo import available_timezones
 
 from marshmallow import (
@@ -16,12 +15,13 @@ from marshmallow import (
 
 from services.catalog.domain import KINDS
 from services.kernel.errors import InvalidInput
-from services.kernel.validation import CODE, JsonBoolean, StrictSchema, flatten
+from services.kernel.validation import CODE, JsonBoolean, Pattern, StrictSchema, flatten
 
-PREFIX = validate.Regexp(
-    r"^[A-Z][A-Z0-9]{0,2}$", error="1 sampai 3 karakter: huruf besar, lalu huruf besar atau angka."
+PREFIX = Pattern(
+    r"[A-Z][A-Z0-9]{0,2}", error="1 sampai 3 karakter: huruf besar, lalu huruf besar atau angka."
 )
-HHMM = re.compile(r"^(([01]\d|2[0-3]):[0-5]\d|24:00)$")  # 24:00 = end of the day
+HHMM = Pattern(r"(([01]\d|2[0-3]):[0-5]\d|24:00)",  # 24:00 = end of the day
+               error="Gunakan JJ:MM 24 jam (24:00 untuk tengah malam).")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 TIMEZONES = frozenset(available_timezones())
 AGENCY_KINDS = ("local_office", "national_body", "state_company", "regional_company", "bank")
@@ -48,11 +48,8 @@ def text_list(max_items, max_length=500):
 class ClockTime(fields.String):
     """'HH:MM', 24-hour clock."""
 
-    def _deserialize(self, value, attr, data, **kwargs):
-        value = super()._deserialize(value, attr, data, **kwargs)
-        if not HHMM.match(value):
-            raise ValidationError("Gunakan JJ:MM 24 jam (24:00 untuk tengah malam).")
-        return value
+    def __init__(self, **kwargs):
+        super().__init__(validate=HHMM, **kwargs)
 
 
 class BreakSchema(StrictSchema):
@@ -242,8 +239,8 @@ def check_kind(name, kind):
 
 # -- people, devices and keys ------------------------------------------------------------
 
-USERNAME = validate.Regexp(r"^[a-z0-9][a-z0-9._-]{2,63}$",
-                           error="3-64 karakter: huruf kecil, angka, titik, - atau _.")
+USERNAME = Pattern(r"[a-z0-9][a-z0-9._-]{2,63}",
+                   error="3-64 karakter: huruf kecil, angka, titik, - atau _.")
 
 
 class AccountSchema(StrictSchema):

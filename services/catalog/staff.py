@@ -168,7 +168,7 @@ class Staff:
 
     def verify_api_key(self, key):
         """The principal of a valid API key, or None."""
-        match = re.match(r"^ak_([0-9a-f]{12})_([A-Za-z0-9_-]{16,64})$", key or "")
+        match = re.fullmatch(r"ak_([0-9a-f]{12})_([A-Za-z0-9_-]{16,64})", key or "")
         if not match:
             return None
         doc = self.repository.active_api_key(match.group(1))

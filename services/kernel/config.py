@@ -59,6 +59,11 @@ DEFAULTS = {
     "WEB_ISSUE_PER_SERVICE": "100",
     "WEB_PRIORITY_PER_SERVICE": "20",
     "WEBHOOK_ALLOWED_PRIVATE": "",
+    # Every service's HTTP server (services/kernel/infra/http.py): idle and slow
+    # connections are dropped, and the open ones are capped.
+    "HTTP_SOCKET_TIMEOUT_SECONDS": "30",
+    "HTTP_KEEPALIVE_SECONDS": "30",
+    "HTTP_MAX_CONNECTIONS": "1000",
     # Read by nameko itself, not through setting(): deploy/config/*.yaml carries these
     # as its ${NAME:default} defaults, and tests/unit/test_configuration.py checks that
     # they are the same as here.

@@ -7,7 +7,7 @@ and API answers, and show only :func:`mask`.
 import re
 
 # After normalising to +62: mobile numbers start with 8 and have 9 to 12 more digits.
-MOBILE = re.compile(r"^\+628\d{7,11}$")
+MOBILE = re.compile(r"\+628\d{7,11}")  # matched whole (fullmatch)
 
 
 class InvalidPhone(ValueError):
@@ -27,7 +27,7 @@ def normalise(raw):
         number = "+62" + digits[1:]
     else:
         number = "+62" + digits
-    if not MOBILE.match(number):
+    if not MOBILE.fullmatch(number):
         raise InvalidPhone("Nomor ponsel tidak valid; gunakan nomor seluler Indonesia, "
                            "misalnya 0812-3456-7890.")
     return number

@@ -6,10 +6,11 @@ base schema every boundary uses. Field names in error paths stay as in the API.
 """
 
 import re
+import unicodedata
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
-from services.kernel.codes import CODE_PATTERN, is_code
+from services.kernel.codes import CODE_PATTERN
 
 fields.Field.default_error_messages.update({
     "required": "Wajib diisi.",
@@ -37,7 +38,6 @@ fields.String.default_error_messages = {**fields.String.default_error_messages,
 
 validate.OneOf.default_message = "Harus salah satu dari: {choices}."
 validate.Equal.default_message = "Harus {other}."
-validate.Regexp.default_message = "Format tidak valid."
 # Range formats these twice (bounds' inclusivity first), hence the doubled braces.
 validate.Range.message_min = "Minimal {{min}}."
 validate.Range.message_max = "Maksimal {{max}}."
@@ -76,30 +76,45 @@ def check_document(value, depth=0):
     return None
 
 
-# Codes of sites, agencies, services and counters (services.kernel.codes, matched whole).
-class Code(validate.Validator):
-    """A code (services.kernel.codes: matched whole, so no trailing newline), or one of
-    ``also`` (such as ``*``). How long is the field's own ``Length``'s to say."""
+class Pattern(validate.Validator):
+    """Text that matches ``regex`` whole (``fullmatch``): the one way a boundary checks a
+    format. marshmallow's ``validate.Regexp`` and ``re.match`` with ``$`` accept a
+    trailing newline (``"BWI\\n"``); this never does. ``regex`` is written without
+    anchors and as one unit (wrap alternatives in a group)."""
 
-    def __init__(self, error="Gunakan huruf besar, angka dan '-'.", also=()):
+    def __init__(self, regex, error="Format tidak valid."):
+        self.regex = re.compile(regex)
         self.error = error
-        self.also = frozenset(also)
 
     @property
     def json_pattern(self):
         """The same rule as a JSON Schema (ECMA-262) pattern, for the API documents,
         where ``$`` does not accept a trailing newline."""
-        if not self.also:
-            return f"^{CODE_PATTERN}$"
-        others = "|".join(re.escape(other) for other in sorted(self.also))
-        return f"^({others}|{CODE_PATTERN})$"
+        return f"^{self.regex.pattern}$"
+
+    def matches(self, value):
+        return isinstance(value, str) and self.regex.fullmatch(value) is not None
 
     def __call__(self, value):
-        if value in self.also:
-            return value
-        if not isinstance(value, str) or not is_code(value, max_length=len(value)):
+        if not self.matches(value):
             raise ValidationError(self.error)
         return value
+
+
+def has_control_character(text):
+    """Whether ``text`` carries a control character (Unicode category Cc: C0, DEL, C1)."""
+    return any(unicodedata.category(char) == "Cc" for char in text)
+
+
+# Codes of sites, agencies, services and counters (services.kernel.codes, matched whole).
+class Code(Pattern):
+    """A code (services.kernel.codes: matched whole, so no trailing newline), or one of
+    ``also`` (such as ``*``). How long is the field's own ``Length``'s to say."""
+
+    def __init__(self, error="Gunakan huruf besar, angka dan '-'.", also=()):
+        self.also = frozenset(also)
+        others = "|".join(re.escape(other) for other in sorted(self.also))
+        super().__init__(f"({others}|{CODE_PATTERN})" if others else CODE_PATTERN, error)
 
 
 CODE = Code()

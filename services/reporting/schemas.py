@@ -2,7 +2,7 @@
 
 from marshmallow import fields, validate, validates_schema
 
-from services.kernel.validation import CODE, StrictSchema
+from services.kernel.validation import CODE, Pattern, StrictSchema
 
 
 def agency_field():
@@ -43,5 +43,5 @@ class LimitQuerySchema(StrictSchema):
 
 class DeadLetterActionSchema(StrictSchema):
     letter_id = fields.String(required=True, validate=[validate.Length(min=1, max=64),
-                                                       validate.Regexp(r"^[a-z0-9]+$")])
+                                                       Pattern(r"[a-z0-9]+")])
     action = fields.String(required=True, validate=validate.OneOf(("requeue", "drop")))

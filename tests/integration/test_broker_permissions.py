@@ -226,6 +226,54 @@ def test_agency_cannot_read_another_agencys_queue(users, guest, connect):
     assert guest.default_channel.queue_declare(OWN_QUEUE, passive=True).message_count == 1
 
 
+def test_a_passive_declare_shows_another_agencys_queue_its_existence_and_counts(users, guest,
+                                                                               connect):
+    """What docs/security.md ("Agencies on the broker") says leaks, exactly: a passive
+    queue.declare needs no permission, so BPJSKES learns that DISDUKCAPIL's queue (or
+    Antre's own) exists, how many messages are ready in it and how many consumers it has;
+    never a message, a binding or a way to change it."""
+    from amqp.exceptions import NotFound
+
+    owner = connect(users["DISDUKCAPIL"])
+    own_queue("*.*.DISDUKCAPIL")(owner.channel()).declare()
+    for _ in range(3):
+        publish(guest, "ticket.called.DISDUKCAPIL")
+    reader = owner.channel()
+    taken = None
+    deadline = time.monotonic() + 5
+    while taken is None and time.monotonic() < deadline:  # routing is asynchronous
+        taken = reader.basic_get(OWN_QUEUE, no_ack=False)  # one delivered, not yet acked
+    assert taken is not None
+    consuming = owner.channel()
+    consuming.basic_qos(0, 1, False)
+    consuming.basic_consume(OWN_QUEUE, callback=lambda message: None)  # a consumer, holding one
+    other = connect(users["BPJSKES"])
+
+    def counts():
+        answer = other.channel().queue_declare(OWN_QUEUE, passive=True)
+        return answer.queue, answer.message_count, answer.consumer_count
+
+    deadline = time.monotonic() + 5
+    while counts() != (OWN_QUEUE, 1, 1) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    # Ready messages only (one taken by basic_get, one held by the consumer), consumers.
+    assert counts() == (OWN_QUEUE, 1, 1)
+    # Antre's own queues as well; an unknown name is a 404: existence is what it learns.
+    guest.default_channel.queue_declare("reporting.events", durable=True)
+    assert other.channel().queue_declare("reporting.events", passive=True).queue == "reporting.events"
+    with pytest.raises(NotFound) as caught:
+        other.channel().queue_declare("agency.DISDUKCAPIL.nothing-here", passive=True)
+    assert caught.value.code == 404
+    # Never the contents, the bindings or the queue itself.
+    what = f"queue '{OWN_QUEUE}'"
+    refused(other, lambda ch: ch.basic_get(OWN_QUEUE), what)
+    refused(other, lambda ch: ch.basic_consume(OWN_QUEUE, callback=lambda m: None), what)
+    refused(other, lambda ch: ch.queue_bind(OWN_QUEUE, "antre.events", "*.*.BPJSKES"), what)
+    refused(other, lambda ch: ch.queue_unbind(OWN_QUEUE, "antre.events", "*.*.DISDUKCAPIL"), what)
+    refused(other, lambda ch: ch.queue_purge(OWN_QUEUE), what)
+    refused(other, lambda ch: ch.queue_declare(OWN_QUEUE, durable=True), what)  # not passive
+
+
 # -- managing the accounts --------------------------------------------------------------------
 
 

@@ -59,11 +59,10 @@ from services.catalog import commands
 from services.catalog import schemas as cs
 from services.catalog.domain import KINDS
 from services.catalog.repository import CatalogRepository
-from services.catalog.schemas import HHMM, ClockTime
 from services.catalog.service import CatalogService
 from services.kernel import passwords, tokens
 from services.kernel.infra.http import json_response
-from services.kernel.validation import Code
+from services.kernel.validation import Pattern
 from services.notify import dependencies as notify_dependencies
 from services.notify import schemas as ns
 from services.notify.crypto import Vault
@@ -286,9 +285,7 @@ def bounds(field, validator):
         return {"minLength": validator.min, "maxLength": validator.max}
     if isinstance(validator, checks.OneOf):
         return {"enum": set(validator.choices)}
-    if isinstance(validator, checks.Regexp):
-        return {"pattern": validator.regex.pattern}
-    if isinstance(validator, Code):
+    if isinstance(validator, Pattern):
         return {"pattern": validator.json_pattern}
     if isinstance(validator, checks.Equal):
         return {"const": validator.comparable}
@@ -316,8 +313,6 @@ def check_field(spec, field, prop, where, partial=False, query=False):
     expected = {}
     for validator in field.validators:
         expected.update({k: v for k, v in bounds(field, validator).items() if v is not None})
-    if isinstance(field, ClockTime):
-        expected["pattern"] = HHMM.pattern
     found = {k: set(prop[k]) - {None} if k == "enum" else prop[k] for k in KEYWORDS if k in prop}
     assert found == expected, f"{where}: constraints"
     if isinstance(field, fields.Nested):
