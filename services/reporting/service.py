@@ -9,7 +9,6 @@ to is in :mod:`.dependencies`.
 
 from pathlib import Path
 
-from services.kernel.auth import require
 from services.kernel.config import setting
 from services.kernel.events import utcnow
 from services.kernel.infra.base import AntreService
@@ -128,13 +127,16 @@ class ReportingService(AntreService):
     # Reports are read with an API key of a report viewer (e.g. Grafana), or by an agency
     # admin or admin; replays and dead letters are the admin's (and audit-logged).
 
+    accepts_api_keys = True
+
+    def api_key_check(self, source):
+        return api_key_check(source)
+
     def _admin(self, request):
-        return require(request, self.config,
-                       api_keys=api_key_check(self.catalog))
+        return self.require(request)
 
     def _reader(self, request):
-        return require(request, self.config, "report_viewer", "agency_admin",
-                       api_keys=api_key_check(self.catalog))
+        return self.require(request, "report_viewer", "agency_admin")
 
     # The reports a reader asks for by name: each one's query and the read view answering it.
     REPORTS = {"daily": schemas.DailyQuerySchema, "breakdown": schemas.DailyQuerySchema,
