@@ -6,6 +6,7 @@ import copy
 
 from services.kernel.catalog import CatalogReader
 from services.kernel.errors import NotFound
+from services.kernel.revocation import refused
 
 KINDS = {"sites": "site", "agencies": "agency", "services": "service", "counters": "counter"}
 
@@ -17,6 +18,7 @@ class FakeCatalog(CatalogReader):
                                               ("counters", counters), ("agencies", agencies))}
         self.api_keys = dict(api_keys or {})  # key -> the catalog's answer for it
         self.asked_keys = []
+        self.valid_from = {}  # subject -> lowest accepted token generation (revocations)
 
     @classmethod
     def from_document(cls, document):
@@ -35,6 +37,9 @@ class FakeCatalog(CatalogReader):
         answer = self.api_keys.get(key)
         return dict(answer) if answer else None
 
+    def revoked(self, claims):
+        return refused(claims, self.valid_from.get(claims.get("sub")))
+
     def services_of_site(self, site):
         return [copy.deepcopy(s) for s in self.records["services"].values()
                 if s["site"] == site and s.get("active", True)]
@@ -50,6 +55,10 @@ class FakeCatalog(CatalogReader):
         return names
 
     # -- what a test changes, as an admin would in the catalog ----------------------------
+
+    def revoke(self, subject, valid_from=1):
+        """Refuse ``subject``'s tokens of a generation below ``valid_from``."""
+        self.valid_from[subject] = valid_from
 
     def put(self, kind, record):
         self.records[kind][record["code"]] = copy.deepcopy(record)

@@ -10,8 +10,9 @@ the middle leaves the change pending, and :meth:`recover` finishes it at start-u
 """
 
 import uuid
+from datetime import UTC, datetime
 
-from pymongo import ASCENDING
+from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from services.catalog.domain import KINDS, NAME, SINGULAR, Catalog, Change, search_text
@@ -26,6 +27,7 @@ SOURCE = "/antre/catalog"
 PRIVATE = ("_id", "_search", "revision", "updated_at", "created_at", "last_change", OUTBOX)
 CHANGES = "changes"
 LOGIN_FAILURES = "login_failures"  # lockout state per account and per client address
+REVOCATIONS = "revocations"  # subject -> lowest accepted token generation (kernel.revocation)
 
 
 def public(doc):
@@ -46,6 +48,9 @@ class CatalogRepository:
         self.db.counters.create_index([("services", ASCENDING)])
         self.db[CHANGES].create_index([("status", ASCENDING)])
         self.db[LOGIN_FAILURES].create_index([("expires_at", ASCENDING)], expireAfterSeconds=0)
+        self.db[REVOCATIONS].create_index([("changed", ASCENDING)])
+        self.db[REVOCATIONS].create_index([("expires", ASCENDING)])
+        self.db[REVOCATIONS].create_index([("expires_at", ASCENDING)], expireAfterSeconds=0)
 
     def outbox_collections(self):
         return [self.db[kind] for kind in KINDS]
@@ -179,11 +184,59 @@ class CatalogRepository:
     def add_device(self, doc):
         self.db.devices.insert_one(doc)
 
+    def device(self, device_id):
+        return self.db.devices.find_one({"_id": device_id})
+
+    def devices(self):
+        return list(self.db.devices.find().sort("created_at", ASCENDING))
+
+    def mark_device_revoked(self, device_id, at, by):
+        self.db.devices.update_one({"_id": device_id, "revoked_at": None},
+                                   {"$set": {"revoked_at": at, "revoked_by": by}})
+
     def add_api_key(self, doc):
         self.db.api_keys.insert_one(doc)
 
+    def api_key(self, key_id):
+        return self.db.api_keys.find_one({"_id": key_id})
+
+    def api_keys(self):
+        return list(self.db.api_keys.find().sort("created_at", ASCENDING))
+
     def active_api_key(self, key_id):
         return self.db.api_keys.find_one({"_id": key_id, "active": True})
+
+    def deactivate_api_key(self, key_id, at, by):
+        self.db.api_keys.update_one({"_id": key_id, "active": True},
+                                    {"$set": {"active": False, "revoked_at": at,
+                                              "revoked_by": by}})
+
+    # -- revoked tokens (``services.kernel.revocation``) --------------------------------
+
+    def token_floor(self, subject):
+        """The lowest token generation of ``subject`` still accepted (0: no entry)."""
+        doc = self.db[REVOCATIONS].find_one({"_id": subject}, {"valid_from": 1})
+        return doc["valid_from"] if doc else 0
+
+    def revoke(self, subject, now, lasts_seconds, every_token=False):
+        """Refuse ``subject``'s tokens handed out so far: raise its lowest accepted
+        generation by one, or (``every_token``: a device or an API key, whose tokens are
+        all of generation 0) to 1. Kept ``lasts_seconds`` (the longest such token's
+        life); answers the lowest accepted generation now."""
+        expires = now + lasts_seconds
+        change = {"$max": {"valid_from": 1}} if every_token else {"$inc": {"valid_from": 1}}
+        change.setdefault("$max", {}).update(
+            {"expires": expires, "expires_at": datetime.fromtimestamp(expires, UTC)})
+        change["$set"] = {"changed": now}
+        doc = self.db[REVOCATIONS].find_one_and_update(
+            {"_id": subject}, change, upsert=True, return_document=ReturnDocument.AFTER)
+        return doc["valid_from"]
+
+    def revocations(self, since, now):
+        """The entries changed since ``since`` (epoch seconds), or every live one."""
+        query = {"expires": {"$gt": now}} if since is None else {"changed": {"$gte": since}}
+        return [{"subject": d["_id"], "valid_from": d["valid_from"], "expires_at": d["expires"]}
+                for d in self.db[REVOCATIONS].find(query)]
 
     def login_failures(self, key):
         """The lockout state of ``key`` (``account:<name>``, ``address:<ip>``), or None."""

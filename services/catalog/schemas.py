@@ -237,6 +237,15 @@ def check_kind(name, kind):
     return kind
 
 
+def check_since(since):
+    """``since`` of the revocations RPC: None, or epoch seconds."""
+    if since is None:
+        return None
+    if isinstance(since, bool) or not isinstance(since, int | float) or since < 0:
+        raise InvalidInput({"since": ["Harus angka detik sejak 1970 (epoch), atau kosong."]})
+    return float(since)
+
+
 # -- people, devices and keys ------------------------------------------------------------
 
 USERNAME = Pattern(r"[a-z0-9][a-z0-9._-]{2,63}",

@@ -4,7 +4,10 @@
   its counters), with a password stored as a scrypt hash; logging in answers a signed
   token that every service checks on its own;
 * devices: a kiosk or a display board of one site, with a long-lived token;
-* API keys: ``report_viewer`` keys for dashboards (``ak_<id>_<secret>``, stored hashed).
+* API keys: ``report_viewer`` keys for dashboards (``ak_<id>_<secret>``, stored hashed);
+* revocations: deactivating an account refuses the tokens it was given, and a device or
+  an API key can be revoked on its own, on every service within seconds
+  (:mod:`services.kernel.revocation`).
 
 The use cases take input already loaded with :mod:`services.catalog.schemas`. Every
 change is written to the audit log.
@@ -26,7 +29,22 @@ from services.kernel.errors import (
 from services.kernel.events import utcnow
 from services.kernel.passwords import check_secret, hash_secret
 from services.kernel.ratelimit import Lockout
+from services.kernel.revocation import refused
 from services.kernel.tokens import issue_token
+
+API_KEY_REVOCATION_SECONDS = 86400  # far longer than any service caches a key's answer
+
+
+def public_device(doc):
+    return {"device_id": doc["_id"], "kind": doc["kind"], "site": doc["site"],
+            "name": doc["name"], "created_at": doc.get("created_at"),
+            "revoked_at": doc.get("revoked_at")}
+
+
+def public_api_key(doc):
+    return {"key_id": doc["_id"], "name": doc["name"], "role": doc["role"],
+            "agency": doc.get("agency"), "active": doc.get("active", True),
+            "created_at": doc.get("created_at"), "revoked_at": doc.get("revoked_at")}
 
 
 def public_account(doc):
@@ -42,6 +60,9 @@ class Staff:
     def __init__(self, repository, config):
         self.repository = repository
         self.config = config
+
+    def _number(self, name):
+        return float(setting(name, self.config))
 
     def _secret(self):
         secret = setting("AUTH_SECRET", self.config)
@@ -83,6 +104,11 @@ class Staff:
                                            and doc.get("agency") == principal.agency
                                            and doc["role"] == "operator"):
             raise Forbidden("Hanya admin, atau admin instansi untuk operatornya sendiri.")
+        if not active:
+            # The tokens first: a crash in between leaves the account active and its old
+            # tokens refused (the admin repeats), never the account off and its tokens on.
+            self.repository.revoke(f"account:{username}", utcnow().timestamp(),
+                                   self._number("AUTH_TOKEN_HOURS") * 3600)
         self.repository.set_account_active(username, active)
         after = {**doc, "active": active}
         self.repository.write_audit(principal, "account_activated" if active else "account_deactivated",
@@ -130,10 +156,12 @@ class Staff:
                     policy.keep_seconds(), now)
             raise Unauthorized("Nama pengguna atau kata sandi salah.")
         self.repository.forget_login_failures(names[0][1])
-        hours = float(setting("AUTH_TOKEN_HOURS", self.config))
-        token = issue_token(self._secret(), f"account:{doc['_id']}", doc["role"],
+        hours = self._number("AUTH_TOKEN_HOURS")
+        subject = f"account:{doc['_id']}"
+        token = issue_token(self._secret(), subject, doc["role"],
                             hours * 3600, agency=doc.get("agency"),
-                            counters=doc.get("counters"))
+                            counters=doc.get("counters"),
+                            gen=self.repository.token_floor(subject) or None)
         return {"token": token, "expires_in": int(hours * 3600), **public_account(doc)}
 
     # -- devices ------------------------------------------------------------------------
@@ -141,7 +169,7 @@ class Staff:
     def create_device(self, principal, data):
         self.repository.load().get("sites", data["site"])
         device_id = uuid.uuid4().hex[:12]
-        days = float(setting("DEVICE_TOKEN_DAYS", self.config))
+        days = self._number("DEVICE_TOKEN_DAYS")
         token = issue_token(self._secret(), f"device:{device_id}", data["kind"],
                             days * 86400, site=data["site"])
         doc = {"_id": device_id, **data, "created_at": utcnow(), "created_by": principal.subject}
@@ -150,6 +178,24 @@ class Staff:
         self.repository.write_audit(principal, "device_created", {"kind": "device", "code": device_id},
                     after=public)
         return {**public, "token": token, "expires_in": int(days * 86400)}
+
+    def list_devices(self):
+        return [public_device(d) for d in self.repository.devices()]
+
+    def revoke_device(self, principal, device_id):
+        """Refuse the device's token from now on, everywhere (a new device gets a new one)."""
+        doc = self.repository.device(device_id)
+        if doc is None:
+            raise NotFound(f"Tidak ada perangkat {device_id}.")
+        now = utcnow()
+        self.repository.revoke(f"device:{device_id}", now.timestamp(),
+                               self._number("DEVICE_TOKEN_DAYS") * 86400, every_token=True)
+        self.repository.mark_device_revoked(device_id, now, principal.subject)
+        after = public_device(self.repository.device(device_id))
+        self.repository.write_audit(principal, "device_revoked",
+                                    {"kind": "device", "code": device_id},
+                                    public_device(doc), after)
+        return after
 
     # -- API keys -----------------------------------------------------------------------
 
@@ -165,6 +211,36 @@ class Staff:
         self.repository.write_audit(principal, "api_key_created",
                                     {"kind": "api_key", "code": key_id}, after=public)
         return {**public, "key": f"ak_{key_id}_{secret}"}
+
+    def list_api_keys(self):
+        return [public_api_key(d) for d in self.repository.api_keys()]
+
+    def revoke_api_key(self, principal, key_id):
+        """Refuse the key from now on, also where a service remembered it as valid."""
+        doc = self.repository.api_key(key_id)
+        if doc is None:
+            raise NotFound(f"Tidak ada kunci API {key_id}.")
+        now = utcnow()
+        self.repository.revoke(f"api_key:{key_id}", now.timestamp(),
+                               API_KEY_REVOCATION_SECONDS, every_token=True)
+        self.repository.deactivate_api_key(key_id, now, principal.subject)
+        after = public_api_key(self.repository.api_key(key_id))
+        self.repository.write_audit(principal, "api_key_revoked",
+                                    {"kind": "api_key", "code": key_id},
+                                    public_api_key(doc), after)
+        return after
+
+    # -- revoked tokens -----------------------------------------------------------------
+
+    def revoked(self, claims):
+        """Whether the token with ``claims`` is revoked (the catalog asks its own store)."""
+        return refused(claims, self.repository.token_floor(claims.get("sub")) or None)
+
+    def revocations(self, since=None):
+        """What every other service keeps of the revocations
+        (:class:`services.kernel.revocation.RevocationList`)."""
+        now = utcnow().timestamp()
+        return {"as_of": now, "items": self.repository.revocations(since, now)}
 
     def verify_api_key(self, key):
         """The principal of a valid API key, or None."""

@@ -22,11 +22,13 @@ def is_open(config):
     return not setting("ADMIN_TOKEN", config) and not setting("AUTH_SECRET", config)
 
 
-def authenticate(request, config, api_keys=None):
+def authenticate(request, config, api_keys=None, revoked=None):
     """The principal behind the request's bearer credential, or None without one.
 
     ``api_keys(key)`` resolves an API key to a principal (the reporting service asks
-    the catalog); a bad or expired credential is :class:`Unauthorized`. In open
+    the catalog); ``revoked(claims)`` says whether a token (or an API key, as
+    ``{"sub": <its subject>}``) has been revoked (:mod:`services.kernel.revocation`).
+    A bad, expired or revoked credential is :class:`Unauthorized`. In open
     development mode (no ``AUTH_SECRET``, no ``ADMIN_TOKEN``) a request without a
     credential acts as an admin, but a credential sent is still checked: no made-up
     string passes for a key or a token.
@@ -44,19 +46,22 @@ def authenticate(request, config, api_keys=None):
         return Principal("admin-token", "admin")
     if token.startswith("ak_"):
         principal = api_keys(token) if api_keys else None
-        if principal is None:
+        if principal is None or (revoked and revoked({"sub": principal.subject})):
             raise Unauthorized("Kunci API tidak sah.")
         return principal
     secret = setting("AUTH_SECRET", config)
     if not secret:
         raise Unauthorized("Token tidak sah (AUTH_SECRET belum diatur, tidak ada token yang "
                            "sah).")
-    return principal_of(verify(token, secret))
+    claims = verify(token, secret)
+    if revoked and revoked(claims):
+        raise Unauthorized("Token ini sudah dicabut; silakan masuk lagi.")
+    return principal_of(claims)
 
 
-def require(request, config, *roles, api_keys=None):
+def require(request, config, *roles, api_keys=None, revoked=None):
     """The request's principal if its role is one of ``roles`` (admins always are)."""
-    principal = authenticate(request, config, api_keys)
+    principal = authenticate(request, config, api_keys, revoked)
     if principal is None:
         raise Unauthorized("Tindakan ini memerlukan login (Authorization: Bearer ...).")
     if not principal.is_admin and principal.role not in roles:
@@ -65,8 +70,8 @@ def require(request, config, *roles, api_keys=None):
     return principal
 
 
-def require_admin(request, config):
-    return require(request, config)
+def require_admin(request, config, revoked=None):
+    return require(request, config, revoked=revoked)
 
 
 def warn_if_open(config, service_name):

@@ -58,14 +58,25 @@ class CatalogReader:
         """The counter as the catalog has it now (opening one must see it as it is)."""
         return self.record("counters", code, fresh=True)
 
+    def revoked(self, claims):
+        """Whether the catalog has revoked the token with ``claims``
+        (:mod:`services.kernel.revocation`)."""
+        raise NotImplementedError
+
 
 class CatalogClient(CatalogReader):
     """The catalog as another service reads it, over the catalog's RPC. Reads are cached
     for ``CATALOG_CACHE_SECONDS`` except fresh ones (:meth:`current_counter`)."""
 
-    def __init__(self, rpc, cache):
+    def __init__(self, rpc, cache, revocations):
         self.rpc = rpc
         self.cache = cache
+        self.revocations = revocations  # a RevocationList, one per process
+
+    def revoked(self, claims):
+        """Whether the catalog has revoked the token with ``claims`` (as this process
+        knows it: at most ``REVOCATION_REFRESH_SECONDS`` old)."""
+        return self.revocations.refuses(claims, self.rpc.revocations)
 
     def record(self, kind, code, fresh=False):
         if fresh:

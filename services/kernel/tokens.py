@@ -12,9 +12,10 @@ Roles:
   only its agency's when the key was created for one (``agency``).
 
 A token is ``v1.<payload>.<signature>``: the JSON claims (``sub``, ``role``, ``agency``,
-``counters``, ``site``, ``exp``) in base64url, signed with HMAC-SHA256 under
-``AUTH_SECRET``, which every service shares, so any service checks a token without
-asking another. Tokens expire (``exp``).
+``counters``, ``site``, ``iat``, ``exp``, and ``gen``, the token's generation, when not 0)
+in base64url, signed with HMAC-SHA256 under ``AUTH_SECRET``, which every service shares,
+so any service checks a token without asking another. Tokens expire (``exp``), and the
+catalog can revoke them earlier (:mod:`services.kernel.revocation`).
 """
 
 import hashlib

@@ -8,7 +8,6 @@ import logging
 
 from werkzeug.wrappers import Response
 
-from services.kernel.auth import require, require_admin
 from services.kernel.events import utcnow
 from services.kernel.infra.base import AntreService
 from services.kernel.infra.catalog import Catalog
@@ -120,43 +119,43 @@ class NotifyService(AntreService):
 
     @http("POST", "/api/notify/webhooks")
     def http_register_webhook(self, request):
-        principal = require(request, self.config, "agency_admin")
+        principal = self.require(request, "agency_admin")
         body = schemas.WebhookSchema().load(read_json(request))
         return 201, json_ready(self.commands.register_webhook(**body, by=principal))
 
     @http("GET", "/api/notify/webhooks")
     def http_webhooks(self, request):
-        principal = require(request, self.config, "agency_admin")
+        principal = self.require(request, "agency_admin")
         query = schemas.WebhookListQuerySchema().load(query_params(request))
         items = self.queries.webhooks(principal, query["agency"])
         return {"items": json_ready(items), "total": len(items)}
 
     @http("POST", "/api/notify/webhooks/<webhook_id>/<any(activate,deactivate):action>")
     def http_webhook_active(self, request, webhook_id, action):
-        principal = require(request, self.config, "agency_admin")
+        principal = self.require(request, "agency_admin")
         return json_ready(self.commands.set_webhook_active(webhook_id, action == "activate",
                                                            principal))
 
     @http("GET", "/api/notify/webhooks/<webhook_id>/deliveries")
     def http_deliveries(self, request, webhook_id):
-        principal = require(request, self.config, "agency_admin")
+        principal = self.require(request, "agency_admin")
         query = schemas.DeliveryQuerySchema().load(query_params(request))
         items = self.queries.deliveries(principal, webhook_id, query["status"], query["limit"])
         return {"items": json_ready(items), "total": len(items)}
 
     @http("POST", "/api/notify/deliveries/<delivery_id>/redeliver")
     def http_redeliver(self, request, delivery_id):
-        principal = require(request, self.config, "agency_admin")
+        principal = self.require(request, "agency_admin")
         return json_ready(self.commands.redeliver(delivery_id, by=principal))
 
     @http("GET", "/api/notify/audit")
     def http_audit(self, request):
-        require_admin(request, self.config)
+        self.require(request)
         items = self.queries.audit()
         return {"items": json_ready(items), "total": len(items)}
 
     @http("GET", "/api/notify/tickets/<ticket_id>/messages")
     def http_messages(self, request, ticket_id):
-        require_admin(request, self.config)
+        self.require(request)
         items = json_ready(self.queries.messages_of(ticket_id))
         return {"items": items, "total": len(items)}

@@ -12,7 +12,6 @@ from pathlib import Path
 import segno
 from werkzeug.wrappers import Response
 
-from services.kernel.auth import authenticate, require
 from services.kernel.config import flag, setting
 from services.kernel.errors import Forbidden, InvalidInput, Unauthorized
 from services.kernel.infra.base import AntreService
@@ -191,7 +190,7 @@ class QueueService(AntreService):
 
     @http("POST", "/api/queue/tickets")
     def http_issue(self, request):
-        principal = authenticate(request, self.config)
+        principal = self.authenticate(request)
         body = schemas.IssueTicketSchema().load(read_json(request))
         if principal is None:
             if not flag(setting("ALLOW_PUBLIC_ISSUING", self.config)):
@@ -214,7 +213,7 @@ class QueueService(AntreService):
 
     @http("GET", "/api/queue/tickets")
     def http_list_tickets(self, request):
-        principal = require(request, self.config, *STAFF)
+        principal = self.require(request, *STAFF)
         query = schemas.TicketListQuerySchema().load(query_params(request))
         items, total = self.queries.list_tickets(
             query, agency=None if principal.is_admin else principal.agency)
@@ -240,7 +239,7 @@ class QueueService(AntreService):
 
     @http("POST", '/api/queue/tickets/<ticket_id>/<any(recall,start,complete,"no-show"):action>')
     def http_act(self, request, ticket_id, action):
-        principal = require(request, self.config, "operator")
+        principal = self.require(request, "operator")
         body = schemas.CounterActionSchema().load(read_json(request))
         self._at_own_counter(principal, body["counter"])
         return self._written(public(self.commands.act(ticket_id, action.replace("-", "_"),
@@ -248,7 +247,7 @@ class QueueService(AntreService):
 
     @http("POST", "/api/queue/tickets/<ticket_id>/transfer")
     def http_transfer(self, request, ticket_id):
-        principal = require(request, self.config, "operator")
+        principal = self.require(request, "operator")
         body = schemas.TransferSchema().load(read_json(request))
         self._at_own_counter(principal, body["counter"])
         return 201, self._written(self.commands.transfer(ticket_id, body["counter"],
@@ -256,7 +255,7 @@ class QueueService(AntreService):
 
     @http("POST", "/api/queue/counters/<counter>/<any(open,close):action>")
     def http_counter_open_close(self, request, counter, action):
-        self._at_own_counter(require(request, self.config, "operator"), counter)
+        self._at_own_counter(self.require(request, "operator"), counter)
         read_json(request, required=False)
         if action == "open":
             return self._written(counter_view(self.commands.open_counter(counter)))
@@ -264,19 +263,19 @@ class QueueService(AntreService):
 
     @http("POST", "/api/queue/counters/<counter>/pause")
     def http_counter_pause(self, request, counter):
-        self._at_own_counter(require(request, self.config, "operator"), counter)
+        self._at_own_counter(self.require(request, "operator"), counter)
         body = schemas.PauseSchema().load(read_json(request))
         return self._written(counter_view(self.commands.pause_counter(counter, body["reason"])))
 
     @http("POST", "/api/queue/counters/<counter>/call-next")
     def http_call_next(self, request, counter):
-        self._at_own_counter(require(request, self.config, "operator"), counter)
+        self._at_own_counter(self.require(request, "operator"), counter)
         ticket = self._called(self.commands.call_next(counter))
         return {"ticket": ticket, "message": None if ticket else "Tidak ada antrean menunggu."}
 
     @http("GET", "/api/queue/counters/<counter>")
     def http_counter_status(self, request, counter):
-        self._at_own_counter(require(request, self.config, "operator"), counter)
+        self._at_own_counter(self.require(request, "operator"), counter)
         return json_ready(self.queries.counter_status(counter))
 
     @http("GET", "/api/queue/overview")
@@ -335,7 +334,7 @@ class QueueService(AntreService):
         if secret:
             self.queries.check_secret(ticket_id, secret)
             return "citizen"
-        principal = require(request, self.config, *STAFF)
+        principal = self.require(request, *STAFF)
         ticket = self.queries.ticket(ticket_id)
         if not principal.in_agency(ticket["agency"]):
             raise Forbidden("Tiket ini milik instansi lain.", agency=ticket["agency"])

@@ -10,7 +10,6 @@ to is in :mod:`.dependencies`.
 
 from pathlib import Path
 
-from services.kernel.auth import require
 from services.kernel.config import setting
 from services.kernel.events import utcnow
 from services.kernel.infra.base import AntreService
@@ -135,13 +134,16 @@ class ReportingService(AntreService):
     # agency admin, or a key created for one agency, reads its own agency's figures only
     # (``domain.report_scope``); the others every agency's, or the ``agency`` they ask.
 
+    accepts_api_keys = True
+
+    def api_key_check(self, source):
+        return api_key_check(source)
+
     def _admin(self, request):
-        return require(request, self.config,
-                       api_keys=api_key_check(self.catalog))
+        return self.require(request)
 
     def _reader(self, request):
-        return require(request, self.config, "report_viewer", "agency_admin",
-                       api_keys=api_key_check(self.catalog))
+        return self.require(request, "report_viewer", "agency_admin")
 
     # The reports a reader asks for by name: each one's query and the read view answering it.
     REPORTS = {"daily": schemas.DailyQuerySchema, "breakdown": schemas.DailyQuerySchema,

@@ -10,6 +10,8 @@ from antre_devtools.fakes import FakeCatalog
 from services.catalog.service import CatalogService
 from services.kernel.catalog import CatalogClient, TtlCache
 from services.kernel.errors import NotFound
+from services.kernel.revocation import RevocationList
+from tests.conftest import ADMIN_TOKEN
 from tests.unit.catalog.factories import agency, counter, document, service, site
 
 
@@ -29,15 +31,22 @@ class Real:
     """The catalog service, asked through the client every other service uses."""
 
     def __init__(self, start_service, cluster):
-        start_service(CatalogService)
+        _, self.http = start_service(CatalogService)
         cluster.catalog.import_catalog(catalog_document())
         self.cluster = cluster
-        self.client = CatalogClient(cluster.catalog, TtlCache(60))
+        self.client = CatalogClient(cluster.catalog, TtlCache(60), RevocationList(0))
 
     def rename_counter(self, code, name):
         record = self.cluster.catalog.get("counters", code)
         record["name"] = name
         self.cluster.catalog.import_catalog({"version": 1, "counters": [record]})
+
+    def revoke_a_device(self):
+        admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        device = self.http.post("/api/catalog/devices", headers=admin,
+                                json={"kind": "kiosk", "site": "BWI", "name": "Lobi"}).json()
+        self.http.post(f"/api/catalog/devices/{device['device_id']}/revoke", headers=admin)
+        return f"device:{device['device_id']}"
 
 
 class Fake:
@@ -46,6 +55,10 @@ class Fake:
 
     def rename_counter(self, code, name):
         self.client.put("counters", {**self.client.counter(code), "name": name})
+
+    def revoke_a_device(self):
+        self.client.revoke("device:5f2c9a1e7b3d")
+        return "device:5f2c9a1e7b3d"
 
 
 @pytest.fixture(params=["real", "fake"])
@@ -94,3 +107,11 @@ def test_the_current_counter_sees_a_change_at_once(catalog):
     assert catalog.client.current_counter("L01")["name"] == "Loket 1"
     catalog.rename_counter("L01", "Loket Satu")
     assert catalog.client.current_counter("L01")["name"] == "Loket Satu"
+
+
+def test_a_revoked_token_is_refused_and_others_are_not(catalog):
+    client = catalog.client
+    assert not client.revoked({"sub": "device:000000000000", "role": "kiosk"})
+    subject = catalog.revoke_a_device()
+    assert client.revoked({"sub": subject, "role": "kiosk"})
+    assert not client.revoked({"sub": "account:siti", "role": "operator"})

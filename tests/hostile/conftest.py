@@ -45,7 +45,13 @@ def catalog_target(catalog_http, database):
     ok(catalog_http.post("/api/catalog/accounts", headers=ADMIN_HEADERS, json={
         "username": "op.base", "password": PASSWORD, "role": "operator", "agency": "DISDUKCAPIL",
         "counters": ["L01"]}), 201)
-    return Target(catalog_http, database("catalog"), values={"account": "op.base"})
+    device = ok(catalog_http.post("/api/catalog/devices", headers=ADMIN_HEADERS, json={
+        "kind": "kiosk", "site": "BWI", "name": "Kiosk dasar"}), 201)
+    key = ok(catalog_http.post("/api/catalog/api-keys", headers=ADMIN_HEADERS,
+                               json={"name": "Grafana dasar"}), 201)
+    return Target(catalog_http, database("catalog"),
+                  values={"account": "op.base", "device": device["device_id"],
+                          "api_key": key["key_id"]})
 
 
 @pytest.fixture

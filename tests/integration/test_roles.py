@@ -8,6 +8,7 @@ are audit-logged; secrets are stored as slow hashes.
 
 import csv
 import io
+import time
 
 import eventlet
 import pytest
@@ -24,7 +25,6 @@ ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 def bearer(token):
     return {"Authorization": f"Bearer {token}"}
-
 
 
 @pytest.fixture
@@ -320,3 +320,61 @@ def test_reports_of_an_agency_bound_reader_cover_its_agency_only(mpp, cluster):
         assert (one["totals"]["issued"], one["totals"]["served"]) == (1, 1)
         assert [a["agency"] for a in one["agencies"]] == ["BPJSKES"]
         assert "DISDUKCAPIL" not in get("/metrics?agency=BPJSKES", who).text
+
+
+def refused_within(seconds, request):
+    """Whether ``request()`` answers 401 within ``seconds`` (asked every 0.2 s)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if request().status_code == 401:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_deactivation_and_device_and_key_revocation_reach_every_service_within_seconds(mpp):
+    """Each service keeps its own copy of the catalog's revocations: a deactivated
+    account, a revoked kiosk and a revoked API key are refused by each within seconds
+    (REVOCATION_REFRESH_SECONDS, default 2), while other credentials keep working."""
+    catalog, queue, notify, reporting = (mpp[n] for n in ("catalog", "queue", "notify",
+                                                          "reporting"))
+    kiosk = catalog.post("/api/catalog/devices", headers=ADMIN,
+                         json={"kind": "kiosk", "site": "BWI", "name": "lobi"}).json()
+    key = catalog.post("/api/catalog/api-keys", headers=ADMIN, json={"name": "Grafana 2"}).json()
+    uses = {
+        "operator at queue": lambda: queue.get("/api/queue/tickets", headers=mpp["op_duk"]),
+        "agency admin at catalog": lambda: catalog.get("/api/catalog/accounts",
+                                                       headers=mpp["adm_duk"]),
+        "agency admin at notify": lambda: notify.get("/api/notify/webhooks",
+                                                     headers=mpp["adm_duk"]),
+        "agency admin at reporting": lambda: reporting.get("/api/reporting/daily?site=BWI",
+                                                           headers=mpp["adm_duk"]),
+        "kiosk at queue": lambda: queue.post("/api/queue/tickets", headers=bearer(kiosk["token"]),
+                                             json={"service": "KTP-EL"}),
+        "API key at reporting": lambda: reporting.get("/api/reporting/daily?site=BWI",
+                                                      headers=bearer(key["key"])),
+    }
+    for what, use in uses.items():
+        assert use().status_code in (200, 201), what
+    others = {"the other kiosk": lambda: queue.post("/api/queue/tickets", headers=mpp["kiosk"],
+                                                   json={"service": "KTP-EL"}),
+              "the other operator": lambda: queue.get("/api/queue/tickets",
+                                                      headers=mpp["op_bpjs"]),
+              "the other key": lambda: reporting.get("/metrics", headers=mpp["viewer"])}
+
+    for path in ("/api/catalog/accounts/siti/deactivate",
+                 "/api/catalog/accounts/admin-duk/deactivate",
+                 f"/api/catalog/devices/{kiosk['device_id']}/revoke",
+                 f"/api/catalog/api-keys/{key['key_id']}/revoke"):
+        assert catalog.post(path, headers=ADMIN).status_code == 200, path
+    assert uses["agency admin at catalog"]().status_code == 401, "the catalog refuses at once"
+    late = [what for what, use in uses.items() if not refused_within(10, use)]
+    assert late == [], f"still accepted after 10 s: {late}"
+    assert all(use().status_code in (200, 201) for use in others.values())
+
+    catalog.post("/api/catalog/accounts/siti/activate", headers=ADMIN)
+    again = catalog.post("/api/catalog/auth/login",
+                         json={"username": "siti", "password": "kata-sandi-rahasia"})
+    assert queue.get("/api/queue/tickets", headers=bearer(again.json()["token"])) \
+        .status_code == 200, "a new login after activation works at once"
+    assert uses["operator at queue"]().status_code == 401, "the old token stays refused"

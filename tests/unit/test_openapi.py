@@ -614,10 +614,36 @@ CATALOG_CALLS = [
     ("POST", "/api/catalog/api-keys", "admin", {"name": "", "agency": "x", "role": "admin"}, 400),
     ("POST", "/api/catalog/api-keys", "agency_admin", {"name": "Grafana"}, 403),
     ("POST", "/api/catalog/api-keys", "viewer", {"name": "Grafana"}, 401),
+    ("GET", "/api/catalog/devices", "admin", None, 200),
+    ("GET", "/api/catalog/devices", "agency_admin", None, 403),
+    ("POST", "/api/catalog/devices/000000000000/revoke", "admin", None, 404),
+    ("POST", "/api/catalog/devices/000000000000/revoke", "agency_admin", None, 403),
+    ("POST", "/api/catalog/devices/000000000000/revoke", None, None, 401),
+    ("GET", "/api/catalog/api-keys", "admin", None, 200),
+    ("GET", "/api/catalog/api-keys", "viewer", None, 401),
+    ("POST", "/api/catalog/api-keys/000000000000/revoke", "admin", None, 404),
+    ("POST", "/api/catalog/api-keys/000000000000/revoke", "operator", None, 403),
     ("GET", "/api/catalog/audit", "admin", None, 200),
     ("GET", "/api/catalog/audit", "agency_admin", None, 403),
     ("GET", "/api/catalog/audit", None, None, 401),
 ]
+
+
+def test_revoking_a_device_and_a_key_answers_the_documented_records(catalog):
+    spec = load("catalog")
+    for create, revoke, body in (("/api/catalog/devices", "/api/catalog/devices/{}/revoke",
+                                  KIOSK),
+                                 ("/api/catalog/api-keys", "/api/catalog/api-keys/{}/revoke",
+                                  {"name": "Grafana"})):
+        _, _, made = http_call(CatalogService, catalog, "POST", create, who="admin", body=body)
+        code = made.get("device_id") or made.get("key_id")
+        for method, path in (("POST", revoke.format(code)), ("GET", create)):
+            status, headers, answer = http_call(CatalogService, catalog, method, path,
+                                                who="admin")
+            assert status == 200, answer
+            check_answer(spec, method, route_of("catalog", path), status, headers, answer,
+                         f"{method} {path}")
+            assert "token" not in json.dumps(answer) and "hash" not in json.dumps(answer)
 
 
 def check_answer(spec, method, route, status, headers, answer, where):
@@ -642,7 +668,9 @@ def test_catalog_calls_cover_the_people_devices_and_keys():
                    in http_handlers(CatalogService).items()
                    if handler in {"http_login", "http_create_account", "http_accounts",
                                   "http_account_active", "http_create_device",
-                                  "http_create_api_key", "http_audit"}}
+                                  "http_create_api_key", "http_audit", "http_devices",
+                                  "http_revoke_device", "http_api_keys",
+                                  "http_revoke_api_key"}}
     assert implemented == people
 
 
@@ -727,7 +755,12 @@ def probe_worker(name):
     config = {"ADMIN_TOKEN": ADMIN, "AUTH_SECRET": AUTH_SECRET, "ALLOW_PUBLIC_ISSUING": "true"}
     if name == "reporting":
         return worker_factory(ReportingService, config=config, catalog=banyuwangi_catalog())
-    return worker_factory(SERVICES[name], config=config)
+    service = worker_factory(SERVICES[name], config=config)
+    if name == "catalog":
+        service.repository.token_floor.return_value = 0  # nothing revoked
+    else:
+        service.catalog.revoked.return_value = False
+    return service
 
 
 def first_example(spec, node):

@@ -132,3 +132,18 @@ def test_every_service_class_is_an_antre_service(entry):
     from services.kernel.infra.base import AntreService
 
     assert issubclass(entry.load(), AntreService)
+
+
+def test_entrypoints_check_access_through_the_service_base_class():
+    """Only ``AntreService`` calls the kernel's access checks, so no entrypoint can skip
+    the revocations (a service calls ``self.require`` / ``self.authenticate``)."""
+    offenders = []
+    for path in sorted(Path("services").rglob("*.py")):
+        if path.parts[1] == "kernel":
+            continue
+        text = path.read_text()
+        if re.search(r"from services\.kernel\.auth import [^\n]*\b(require|authenticate|"
+                     r"require_admin)\b", text) or re.search(r"\bauth\.(require|authenticate)\(",
+                                                             text):
+            offenders.append(str(path))
+    assert offenders == []

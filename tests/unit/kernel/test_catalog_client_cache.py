@@ -3,6 +3,7 @@
 import pytest
 
 from services.kernel.catalog import CatalogClient, TtlCache
+from services.kernel.revocation import RevocationList
 
 
 class CatalogRpc:
@@ -24,7 +25,7 @@ class CatalogRpc:
 
 def test_records_are_cached_per_kind_and_a_fresh_read_always_asks():
     rpc = CatalogRpc()
-    client = CatalogClient(rpc, TtlCache(60))
+    client = CatalogClient(rpc, TtlCache(60), RevocationList(0))
     assert client.site("BWI") == client.site("BWI") == {"code": "BWI", "kind": "sites"}
     assert client.service("BWI") == {"code": "BWI", "kind": "services"}  # same code, other kind
     client.current_counter("L01")
@@ -35,7 +36,7 @@ def test_records_are_cached_per_kind_and_a_fresh_read_always_asks():
 
 def test_an_api_key_answer_is_kept_under_its_digest_and_a_failure_is_not_kept():
     rpc, cache = CatalogRpc(), TtlCache(60)
-    client = CatalogClient(rpc, cache)
+    client = CatalogClient(rpc, cache, RevocationList(0))
     rpc.down = True
     with pytest.raises(TimeoutError):
         client.verify_api_key("good")
