@@ -160,10 +160,13 @@ class QueueRepository:
 
     # -- limits -------------------------------------------------------------------------
 
-    def count_request(self, key, start, end):
-        """Count one request of ``key`` in the window ``[start, end)``, for every process
-        of the queue: how many there have been in it."""
-        return ratelimit.count_request(self.rate_limits, key, start, end)
+    def take_request(self, key, start, end, max_requests):
+        """Count one request of ``key`` in the window ``[start, end)`` unless
+        ``max_requests`` are counted already (then False), for every process of the queue."""
+        return ratelimit.take(self.rate_limits, key, start, end, max_requests)
+
+    def give_back_request(self, key, start):
+        ratelimit.give_back(self.rate_limits, key, start)
 
     # -- numbering ----------------------------------------------------------------------
 

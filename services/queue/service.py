@@ -13,7 +13,7 @@ import segno
 from werkzeug.wrappers import Response
 
 from services.kernel.config import flag, setting
-from services.kernel.errors import Forbidden, InvalidInput, Unauthorized
+from services.kernel.errors import AntreError, Forbidden, InvalidInput, Unauthorized
 from services.kernel.infra.base import AntreService
 from services.kernel.infra.catalog import Catalog
 from services.kernel.infra.http import http, json_ready, query_params, read_json
@@ -34,7 +34,7 @@ from services.queue.dependencies import (
     relay,
     sweep,
 )
-from services.queue.limits import WebLimits, admit_web_request
+from services.queue.limits import WebLimits, admit_web_request, give_back
 from services.queue.queries import QueueQueries, counter_view, public
 
 log = logging.getLogger(__name__)
@@ -190,15 +190,16 @@ class QueueService(AntreService):
 
     @http("POST", "/api/queue/tickets")
     def http_issue(self, request):
-        principal = self.authenticate(request)
+        principal, counted = self.authenticate(request), []
         body = schemas.IssueTicketSchema().load(read_json(request))
         if principal is None:
             if not flag(setting("ALLOW_PUBLIC_ISSUING", self.config)):
                 raise Unauthorized("Ambil nomor antrean melalui anjungan (kiosk) MPP.")
             body["channel"] = "web"
-            admit_web_request(self.repository, WebLimits.from_config(self.config),
-                              self.clock().timestamp(), client_of(request, self.config),
-                              body["service"], body["priority"])
+            counted = admit_web_request(self.repository, WebLimits.from_config(self.config),
+                                        self.clock().timestamp(),
+                                        client_of(request, self.config), body["service"],
+                                        body["priority"])
         elif principal.role == "kiosk":
             if body["site"] not in (None, principal.site):
                 raise Forbidden(f"Anjungan ini milik MPP {principal.site}.", site=principal.site)
@@ -207,7 +208,11 @@ class QueueService(AntreService):
         elif principal.role != "operator" and not principal.is_admin:
             raise Forbidden(f"Peran {principal.role} tidak boleh mengambil nomor antrean.",
                             role=principal.role)
-        ticket = self._issue(body)
+        try:
+            ticket = self._issue(body)
+        except AntreError:
+            give_back(self.repository, counted)  # refused: a refusal writes nothing
+            raise
         ticket["status_url"] = f"/api/queue/tickets/{ticket['ticket_id']}"
         return 201, ticket
 

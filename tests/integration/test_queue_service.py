@@ -236,13 +236,13 @@ def test_an_unknown_site_is_one_log_line_without_a_traceback(hall, caplog):
 
 
 def test_anonymous_web_issuing_is_rate_limited_per_client_and_per_service(start_service,
-                                                                         cluster):
+                                                                         cluster, database):
     """Five anonymous requests claiming a priority group no longer use up a service's
     daily quota: the web is limited per client address and per service (429 with
     Retry-After and the limit's name); kiosks and staff are not."""
     _, catalog = start_service(CatalogService)
     quota = hall_catalog()
-    quota["services"][0]["daily_quota"] = 5
+    quota["services"][0]["daily_quota"] = 6
     cluster.catalog.import_catalog(quota)
     _, http = start_service(QueueService, WEB_ISSUE_PER_CLIENT="2", WEB_ISSUE_PER_SERVICE="3")
 
@@ -251,13 +251,17 @@ def test_anonymous_web_issuing_is_rate_limited_per_client_and_per_service(start_
                          json={"service": "KTP-EL", **body})
 
     assert web("198.51.100.1", priority="elderly").status_code == 201
+    counts = sorted((d["_id"], d["count"]) for d in database("queue").rate_limits.find())
     claims = [web("198.51.100.1", priority="elderly") for _ in range(4)]
+    assert sorted((d["_id"], d["count"]) for d in database("queue").rate_limits.find()) == \
+        counts, "a refused request counts against no limit"
     assert [a.status_code for a in claims] == [429] * 4
     refused = claims[0]
     assert refused.json()["error"] == "too_many_requests"
     assert refused.json()["limit"] == "web_priority_per_client"
     assert 0 < int(refused.headers["Retry-After"]) <= 3600
     assert refused.json()["retry_after"] == int(refused.headers["Retry-After"])
+    assert web("198.51.100.1").status_code == 201, "the refused claims did not count"
     assert web("198.51.100.1").json()["limit"] == "web_issue_per_client"
 
     kiosk = catalog.post("/api/catalog/devices", headers=STAFF,

@@ -6,7 +6,6 @@ calls these; the rules themselves are :mod:`services.kernel.ratelimit`.
 
 from datetime import UTC, datetime
 
-from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 
@@ -14,18 +13,29 @@ def _at(seconds):
     return datetime.fromtimestamp(seconds, UTC)
 
 
-def count_request(collection, key, start, end):
-    """Count one request of ``key`` in the window ``[start, end)``: its count so far."""
-    for _ in range(3):  # two first requests at once: one upsert loses the race on _id
+def take(collection, key, start, end, max_requests):
+    """Count one request of ``key`` in the window ``[start, end)`` if fewer than
+    ``max_requests`` are counted: True; False, writing nothing, when the window is full."""
+    window = f"{key}|{int(start)}"
+    for _ in range(3):
         try:
-            doc = collection.find_one_and_update(
-                {"_id": f"{key}|{int(start)}"},
+            collection.find_one_and_update(
+                {"_id": window, "count": {"$lt": max_requests}},
                 {"$inc": {"count": 1}, "$setOnInsert": {"expires_at": _at(end)}},
-                upsert=True, return_document=ReturnDocument.AFTER)
-            return doc["count"]
-        except DuplicateKeyError:
-            continue
+                upsert=True)
+            return True
+        except DuplicateKeyError:  # full (the upsert met the window's document), or a race
+            if collection.count_documents({"_id": window, "count": {"$gte": max_requests}},
+                                          limit=1):
+                return False
     raise RuntimeError(f"could not count a request of {key}")
+
+
+def give_back(collection, key, start):
+    """Uncount one request taken with :func:`take` (a window back at 0 is removed)."""
+    window = f"{key}|{int(start)}"
+    collection.update_one({"_id": window, "count": {"$gt": 0}}, {"$inc": {"count": -1}})
+    collection.delete_one({"_id": window, "count": 0})
 
 
 def state(collection, key):
