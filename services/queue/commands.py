@@ -196,15 +196,16 @@ class QueueCommands:
         site = self.catalog.site(state["site"])
         local_day = self._today(site, now)
         for _attempt in range(20):
-            head = {kind: self.repo.oldest_waiting(state["site"], state["services"], local_day,
-                                                   priority=kind == "priority")
-                    for kind in ("priority", "regular")}
-            pick = domain.choose_next(head["priority"] is not None, head["regular"] is not None,
+            heads = [self.repo.oldest_waiting(state["site"], state["services"], local_day,
+                                              priority=kind == "priority")
+                     for kind in ("priority", "regular")]
+            # The first of the call order (the counter console shows the same order).
+            order = domain.call_order([head for head in heads if head is not None],
                                       state.get("priority_streak", 0),
-                                      self.settings.max_priority_streak)
-            if pick.kind is None:
+                                      self.settings.max_priority_streak, limit=1)
+            if not order:
                 return None
-            candidate = head[pick.kind]
+            candidate, streak = order[0].ticket, order[0].streak
             # The clock is read after the pick, and a ticket issued (or returned) by a
             # replica whose clock is a little ahead is still never called before that.
             called_at = domain.moment_of_transition(candidate, self.clock())
@@ -217,7 +218,7 @@ class QueueCommands:
                                                  extra_filter={"status": WAITING})
             except domain.InvalidTransition:
                 continue  # another counter called it first: look again
-            self.repo.set_streak(code, pick.streak)
+            self.repo.set_streak(code, streak)
             self.repo.count_waiting_change(called, -1)
             return called
         raise Conflict("Terlalu banyak loket memanggil bersamaan; coba lagi.", counter=code)

@@ -143,6 +143,35 @@ def choose_next(priority_waiting, regular_waiting, streak, max_streak):
     return Pick(None, streak)
 
 
+@dataclass(frozen=True)
+class Call:
+    ticket: dict
+    streak: int  # the counter's streak after this call (see :class:`Pick`)
+
+
+def call_order(waiting, streak, max_streak, limit=None):
+    """The order in which a counter calls ``waiting`` (the waiting tickets of its
+    services) if nobody arrives and no other counter calls meanwhile: successive
+    :func:`choose_next` picks from the counter's ``streak``, each the oldest ticket
+    (lowest ``queue_key``) of the class picked. A list of :class:`Call`, at most
+    ``limit``. Call-next calls the first one, so the list is what will be called."""
+    classes = {"priority": sorted((t for t in waiting if t.get("priority") is not None),
+                                  key=lambda t: t["queue_key"]),
+               "regular": sorted((t for t in waiting if t.get("priority") is None),
+                                 key=lambda t: t["queue_key"])}
+    taken = {"priority": 0, "regular": 0}
+    order = []
+    while limit is None or len(order) < limit:
+        pick = choose_next(taken["priority"] < len(classes["priority"]),
+                           taken["regular"] < len(classes["regular"]), streak, max_streak)
+        if pick.kind is None:
+            break
+        order.append(Call(classes[pick.kind][taken[pick.kind]], pick.streak))
+        taken[pick.kind] += 1
+        streak = pick.streak
+    return order
+
+
 # -- estimates -------------------------------------------------------------------------
 
 def average_service_minutes(recent_seconds, typical_minutes):

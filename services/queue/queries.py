@@ -150,6 +150,29 @@ class QueueQueries:
         active = self.repo.active_ticket_of(code)
         return {**counter_view(state), "ticket": self.view(active["_id"]) if active else None}
 
+    def counter_waiting(self, code, limit):
+        """The tickets waiting for counter ``code``'s services today in the order it
+        will call them (:func:`domain.call_order`, the rule call-next follows), the first
+        ``limit``, and how many wait in all. It assumes no other counter calls and
+        nobody arrives meanwhile. A counter that is not open starts a new streak when it
+        opens. Two reads of at most ``limit`` tickets and up to two counts."""
+        state = self.counter_state_or_closed(code)
+        site = self.catalog.site(state["site"])
+        local_day = self.today(site, self.clock())
+        waiting, total = [], 0
+        for priority in (True, False):
+            first, count = self.repo.first_waiting(state["site"], state["services"],
+                                                   local_day, priority, limit)
+            waiting += first
+            total += count
+        streak = state.get("priority_streak", 0) if state["state"] == COUNTER_OPEN else 0
+        order = domain.call_order(waiting, streak, self.settings.max_priority_streak, limit)
+        return {"counter": code, "state": state["state"], "local_day": local_day,
+                "total": total,
+                "items": [{"ticket_id": call.ticket["_id"], "call_position": n,
+                           **{k: v for k, v in call.ticket.items() if k not in PRIVATE}}
+                          for n, call in enumerate(order, 1)]}
+
     # -- overview -----------------------------------------------------------------------
 
     def overview(self, site_code=None):

@@ -277,14 +277,27 @@ class QueueRepository:
                 moved += self._move({k: v for k, v in document.items() if k != OUTBOX})
         return moved
 
+    @staticmethod
+    def _waiting_query(site, services, local_day, priority):
+        return {"site": site, "local_day": local_day, "status": WAITING,
+                "service": {"$in": list(services)},
+                "priority": {"$ne": None} if priority else None}
+
     def oldest_waiting(self, site, services, local_day, priority):
-        query = {"site": site, "local_day": local_day, "status": WAITING,
-                 "service": {"$in": list(services)},
-                 "priority": {"$ne": None} if priority else None}
+        query = self._waiting_query(site, services, local_day, priority)
         # The head's key first (on the index: one entry), then the head itself by _id.
         head = next(iter(self.tickets.find(query, {"_id": 1}).sort("queue_key", ASCENDING)
                          .limit(1)), None)
         return self.tickets.find_one({"_id": head["_id"]}, READ) if head else None
+
+    def first_waiting(self, site, services, local_day, priority, limit):
+        """The first ``limit`` waiting tickets of one class (priority or not) of
+        ``services``, oldest first (on the call-next index), and how many wait in it."""
+        query = self._waiting_query(site, services, local_day, priority)
+        first = list(self.tickets.find(query, {**READ, "secret_hash": 0})
+                     .sort("queue_key", ASCENDING).limit(limit))
+        total = len(first) if len(first) < limit else self.tickets.count_documents(query)
+        return first, total
 
     def count_ahead(self, ticket):
         """Waiting tickets of the same service that would be called before ``ticket``."""

@@ -85,6 +85,10 @@ class OverviewQuerySchema(Schema):
     site = fields.String(load_default=None, validate=CODE)
 
 
+class CounterWaitingQuerySchema(StrictSchema):
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+
+
 class TicketListQuerySchema(StrictSchema):
     site = fields.String(load_default=None, validate=CODE)
     service = fields.String(load_default=None, validate=CODE)

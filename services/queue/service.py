@@ -283,6 +283,13 @@ class QueueService(AntreService):
         self._at_own_counter(self.require(request, "operator"), counter)
         return json_ready(self.queries.counter_status(counter))
 
+    @http("GET", "/api/queue/counters/<counter>/waiting")
+    def http_counter_waiting(self, request, counter):
+        """The tickets waiting for this counter, in the order call-next will call them."""
+        self._at_own_counter(require(request, self.config, "operator"), counter)
+        query = schemas.CounterWaitingQuerySchema().load(query_params(request))
+        return json_ready(self.queries.counter_waiting(counter, query["limit"]))
+
     @http("GET", "/api/queue/overview")
     def http_overview(self, request):
         query = schemas.OverviewQuerySchema().load(query_params(request))

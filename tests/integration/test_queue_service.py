@@ -216,6 +216,40 @@ def test_no_show_is_reachable_over_http(hall):
     assert http.post(f"{path}/show", headers=STAFF, json={"counter": "L01"}).status_code == 404
 
 
+def test_the_counter_s_waiting_list_is_the_order_call_next_calls(hall):
+    """The console's list (``/counters/<code>/waiting``) over HTTP: a mix of services,
+    priority and regular citizens is called by successive call-nexts in exactly that
+    order, which is not the order they arrived in."""
+    _, http = hall
+    mix = [("KTP-EL", None), ("AKTA", None), ("KTP-EL", None), ("AKTA", "elderly"),
+           ("KTP-EL", "pregnant"), ("KTP-EL", None), ("AKTA", "disability"), ("AKTA", None),
+           ("KTP-EL", "child")]
+    arrival = [http.post("/api/queue/tickets", headers=STAFF,
+                         json={"service": service, "priority": priority}).json()["ticket_number"]
+               for service, priority in mix]
+    assert http.post("/api/queue/counters/L01/open", headers=STAFF).status_code == 200
+    answer = http.get("/api/queue/counters/L01/waiting", headers=STAFF)
+    assert answer.status_code == 200, answer.text
+    shown = answer.json()
+    assert shown["total"] == len(mix) and shown["state"] == "open"
+    order = [item["ticket_number"] for item in shown["items"]]
+    assert [item["call_position"] for item in shown["items"]] == list(range(1, len(mix) + 1))
+    assert [item["ticket_number"] for item in http.get(
+        "/api/queue/counters/L01/waiting?limit=3", headers=STAFF).json()["items"]] == order[:3]
+    assert http.get("/api/queue/counters/L01/waiting?limit=0", headers=STAFF).status_code == 400
+    assert http.get("/api/queue/counters/L01/waiting").status_code == 401
+
+    called = []
+    while ticket := http.post("/api/queue/counters/L01/call-next",
+                              headers=STAFF).json()["ticket"]:
+        called.append(ticket["ticket_number"])
+        path = f"/api/queue/tickets/{ticket['ticket_id']}"
+        http.post(f"{path}/start", headers=STAFF, json={"counter": "L01"})
+        http.post(f"{path}/complete", headers=STAFF, json={"counter": "L01"})
+    assert called == order != arrival
+    assert http.get("/api/queue/counters/L01/waiting", headers=STAFF).json()["items"] == []
+
+
 def test_an_unknown_site_is_one_log_line_without_a_traceback(hall, caplog):
     """An expected client error (the catalog's NotFound, over RPC) answers 404 JSON and
     logs at most one line, never a traceback: not in the queue, not in the catalog."""

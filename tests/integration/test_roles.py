@@ -63,6 +63,19 @@ def mpp(start_service, cluster, database):
     }
 
 
+def test_a_counter_s_waiting_list_is_for_its_own_operators(mpp):
+    queue = mpp["queue"]
+    queue.post("/api/queue/tickets", headers=mpp["kiosk"], json={"service": "KTP-EL"})
+    mine = queue.get("/api/queue/counters/L01/waiting", headers=mpp["op_duk"])
+    assert mine.status_code == 200 and mine.json()["total"] == 1
+    for path, who in [("L02", "op_duk"), ("B01", "op_duk"), ("L01", "op_bpjs"),
+                      ("L01", "kiosk"), ("L01", "display"), ("L01", "adm_duk")]:
+        answer = queue.get(f"/api/queue/counters/{path}/waiting", headers=mpp[who])
+        assert answer.status_code == 403, (path, who)
+    assert queue.get("/api/queue/counters/B01/waiting", headers=mpp["op_bpjs"]).json() \
+        ["total"] == 0
+
+
 def test_operators_act_only_at_their_own_counters_and_agency(mpp):
     queue = mpp["queue"]
     assert queue.post("/api/queue/counters/L01/open", headers=mpp["op_duk"]).status_code == 200

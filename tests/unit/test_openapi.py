@@ -205,6 +205,7 @@ QUERIES = {
     "queue": {
         ("GET", "/api/queue/tickets"): qs.TicketListQuerySchema(),
         ("GET", "/api/queue/overview"): qs.OverviewQuerySchema(),
+        ("GET", "/api/queue/counters/{counter}/waiting"): qs.CounterWaitingQuerySchema(),
     },
     "notify": {
         ("GET", "/display/{site}"): ns.DisplayQuerySchema(),

@@ -116,7 +116,7 @@
   var agencyNames = {};    // agency code -> name
   var timeZone = null;     // the site's, for clock times
   var status = null;       // the last GET /api/queue/counters/<code>
-  var waiting = null;      // [{service, items, total}] or null before the first read
+  var waiting = null;      // {items, total, error} in call order, or null before the first read
   var busy = false;        // an action is under way: buttons stay disabled
   var recallsNeeded = null; // recalls before a no-show, once the queue has said (409)
   var epoch = 0;           // bumped by every action, logout and counter switch
@@ -500,24 +500,22 @@
     clearTimeout(refreshTimer);
     return queue("/counters/" + enc(code)).then(function (state) {
       if (mine !== epoch) return null;
-      var list = state.services && state.services.length ? state.services
-        : ((counterRecords[code] || {}).services || []);
-      return Promise.all(list.map(function (service) {
-        return queue("/tickets?status=waiting&service=" + enc(service) + "&limit=" + WAITING_LIMIT)
-          .then(function (answer) {
-            return { service: service, items: answer.items, total: answer.total };
-          }, function (error) {
-            if (error.status === 401) throw error;
-            return { service: service, items: [], total: 0, error: describe(error) };
-          });
-      })).then(function (lists) {
-        if (mine !== epoch) return;
-        status = state;
-        waiting = lists;
-        el.updatedAt.textContent = "Diperbarui pukul " + clock(new Date().toISOString()) + ".";
-        if (el.message.dataset.kind === "stale") say("", "info");
-        render();
-      });
+      // The waiting tickets in the order call-next will call them (the priority rule).
+      return queue("/counters/" + enc(code) + "/waiting?limit=" + WAITING_LIMIT)
+        .then(function (answer) {
+          return { items: answer.items, total: answer.total };
+        }, function (error) {
+          if (error.status === 401) throw error;
+          return { items: [], total: 0, error: describe(error) };
+        })
+        .then(function (order) {
+          if (mine !== epoch) return;
+          status = state;
+          waiting = order;
+          el.updatedAt.textContent = "Diperbarui pukul " + clock(new Date().toISOString()) + ".";
+          if (el.message.dataset.kind === "stale") say("", "info");
+          render();
+        });
     }).catch(function (error) {
       if (mine !== epoch || error.status === 401) return;
       if (error.status === 0) {
@@ -633,58 +631,46 @@
       return;
     }
     list.setAttribute("aria-busy", "false");
-    var total = 0;
-    waiting.forEach(function (group) { total += group.total || 0; });
-    el.waitingTotal.textContent = total + " menunggu";
-    if (!waiting.length) {
-      list.appendChild(make("p", "cc-empty", "Loket ini belum punya layanan."));
+    el.waitingTotal.textContent = (waiting.total || 0) + " menunggu";
+    if (waiting.error) {
+      list.appendChild(make("p", "cc-empty cc-error-text", waiting.error));
       return;
     }
-    waiting.forEach(function (group) {
-      var section = make("section", "cc-group");
-      var headingId = "waiting-" + group.service.replace(/[^A-Za-z0-9_-]/g, "_");
-      section.setAttribute("aria-labelledby", headingId);
-      var head = make("h3", "cc-group-title");
-      head.id = headingId;
-      head.appendChild(make("span", "cc-group-name", serviceName(group.service)));
-      head.appendChild(make("span", "cc-group-count", String(group.total || 0)));
-      section.appendChild(head);
-      if (group.error) {
-        section.appendChild(make("p", "cc-empty cc-error-text", group.error));
-      } else if (!group.items.length) {
-        section.appendChild(make("p", "cc-empty", "Tidak ada yang menunggu."));
-      } else {
-        var ol = make("ol", "cc-queue");
-        group.items.forEach(function (item) {
-          var li = make("li", "cc-queue-item");
-          li.dataset.ticketNumber = item.ticket_number;
-          li.appendChild(make("span", "cc-queue-number", item.ticket_number));
-          var info = make("span", "cc-queue-info");
-          var since = make("span", "cc-queue-since",
-            "sejak " + clock(item.issued_at) + " · " + duration(minutesSince(item.issued_at)));
-          info.appendChild(since);
-          if (item.channel && item.channel !== "kiosk" && CHANNEL[item.channel]) {
-            info.appendChild(make("span", "cc-queue-channel", CHANNEL[item.channel]));
-          }
-          if (item.returned_at) {
-            info.appendChild(make("span", "cc-queue-channel", "dikembalikan ke depan"));
-          }
-          li.appendChild(info);
-          if (item.priority) {
-            li.classList.add("cc-priority");
-            li.appendChild(make("span", "cc-badge",
-              "Prioritas: " + (PRIORITY[item.priority] || item.priority)));
-          }
-          ol.appendChild(li);
-        });
-        section.appendChild(ol);
-        if (group.total > group.items.length) {
-          section.appendChild(make("p", "cc-more",
-            "dan " + (group.total - group.items.length) + " nomor lainnya"));
-        }
+    if (!waiting.items.length) {
+      list.appendChild(make("p", "cc-empty", "Tidak ada yang menunggu."));
+      return;
+    }
+    list.appendChild(make("p", "cc-hint cc-order-hint",
+      "Urutan panggilan loket ini (prioritas didahulukan sesuai aturan)."));
+    var ol = make("ol", "cc-queue");
+    ol.setAttribute("data-testid", "call-order");
+    waiting.items.forEach(function (item) {
+      var li = make("li", "cc-queue-item");
+      li.dataset.ticketNumber = item.ticket_number;
+      li.appendChild(make("span", "cc-queue-number", item.ticket_number));
+      var info = make("span", "cc-queue-info");
+      info.appendChild(make("span", "cc-queue-service", serviceName(item.service)));
+      info.appendChild(make("span", "cc-queue-since",
+        "sejak " + clock(item.issued_at) + " · " + duration(minutesSince(item.issued_at))));
+      if (item.channel && item.channel !== "kiosk" && CHANNEL[item.channel]) {
+        info.appendChild(make("span", "cc-queue-channel", CHANNEL[item.channel]));
       }
-      list.appendChild(section);
+      if (item.returned_at) {
+        info.appendChild(make("span", "cc-queue-channel", "dikembalikan ke depan"));
+      }
+      li.appendChild(info);
+      if (item.priority) {
+        li.classList.add("cc-priority");
+        li.appendChild(make("span", "cc-badge",
+          "Prioritas: " + (PRIORITY[item.priority] || item.priority)));
+      }
+      ol.appendChild(li);
     });
+    list.appendChild(ol);
+    if (waiting.total > waiting.items.length) {
+      list.appendChild(make("p", "cc-more",
+        "dan " + (waiting.total - waiting.items.length) + " nomor lainnya"));
+    }
   }
 
   // -- Actions -----------------------------------------------------------------------------

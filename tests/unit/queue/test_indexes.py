@@ -86,6 +86,7 @@ def day(database):
     queue.cancel(tickets[-1]["ticket_id"], "citizen")
     queue.queries.view(tickets[-2]["ticket_id"])
     queue.queries.overview()
+    queue.queries.counter_waiting("L01", 10)
     queue.call_next("L01")
     queue.close_counter("L01")
     queue.repo.finish_pending_legs()
