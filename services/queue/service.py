@@ -286,7 +286,7 @@ class QueueService(AntreService):
     @http("GET", "/api/queue/counters/<counter>/waiting")
     def http_counter_waiting(self, request, counter):
         """The tickets waiting for this counter, in the order call-next will call them."""
-        self._at_own_counter(require(request, self.config, "operator"), counter)
+        self._at_own_counter(self.require(request, "operator"), counter)
         query = schemas.CounterWaitingQuerySchema().load(query_params(request))
         return json_ready(self.queries.counter_waiting(counter, query["limit"]))
 
