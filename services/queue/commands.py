@@ -8,6 +8,7 @@ short cache; unit tests use a fake). ``clock()`` returns an aware ``datetime``.
 
 import secrets
 import uuid
+from datetime import UTC
 
 from services.kernel import hours
 from services.kernel.errors import Conflict, InvalidInput
@@ -59,9 +60,15 @@ class QueueCommands:
 
     # -- issuing ------------------------------------------------------------------------
 
-    def issue(self, service_code, channel="kiosk", priority=None, site_code=None):
-        """Issue a ticket. Returns ``(ticket view, secret)``; the secret is shown once."""
+    def issue(self, service_code, channel="kiosk", priority=None, site_code=None,
+              appointment=None):
+        """Issue a ticket. Returns ``(ticket view, secret)``; the secret is shown once.
+
+        ``appointment`` (``{"booking", "slot_start"}``, with channel ``appointment``
+        only) is a booked slot the booking service checks in: the ticket counts as
+        arriving at ``max(now, slot_start)`` (see :func:`domain.call_order`)."""
         now = self.clock()
+        domain.check_appointment(channel, appointment)
         service = self._active_service(service_code, site_code)
         site = self.catalog.site(service["site"])
         state = hours.status(site, now)
@@ -71,6 +78,11 @@ class QueueCommands:
                 reason=state.reason, label=state.label,
                 next_open=state.next_open.isoformat() if state.next_open else None)
         local_day = self._today(site, now)
+        if appointment is not None:
+            appointment = {"booking": appointment["booking"],
+                           "slot_start": appointment["slot_start"].astimezone(UTC)}
+            if self._today(site, appointment["slot_start"]) != local_day:
+                raise InvalidInput({"appointment.slot_start": [messages.APPOINTMENT_OTHER_DAY]})
         sequence = self.repo.next_in_sequence(site["code"], service["code"], local_day,
                                               service.get("daily_quota"), priority=priority)
         number = sequence["value"]
@@ -89,11 +101,12 @@ class QueueCommands:
             "local_day": local_day,
             "channel": channel,
             "priority": priority,
+            "appointment": appointment,
             "target_wait_minutes": service["target_wait_minutes"],
             "status": WAITING,
             "issued_at": now,
             "visit_arrived_at": now,
-            "queue_key": domain.queue_key(now, number),
+            "queue_key": domain.queue_key(domain.arrival(now, appointment), number),
             "visit_key": domain.queue_key(now, number),  # where later legs of the visit queue
             "recalls": 0,
             "secret_hash": ticket_secret_digest(secret),
@@ -196,16 +209,17 @@ class QueueCommands:
         site = self.catalog.site(state["site"])
         local_day = self._today(site, now)
         for _attempt in range(20):
-            heads = [self.repo.oldest_waiting(state["site"], state["services"], local_day,
-                                              priority=kind == "priority")
-                     for kind in ("priority", "regular")]
+            # The head of each lane (priority, regular, appointments), on an index.
+            heads = self.repo.waiting_heads(state["site"], state["services"], local_day)
             # The first of the call order (the counter console shows the same order).
-            order = domain.call_order([head for head in heads if head is not None],
-                                      state.get("priority_streak", 0),
-                                      self.settings.max_priority_streak, limit=1)
+            order = domain.call_order(heads, state.get("priority_streak", 0),
+                                      self.settings.max_priority_streak, now, limit=1)
             if not order:
                 return None
-            candidate, streak = order[0].ticket, order[0].streak
+            streak = order[0].streak
+            candidate = self.repo.live_ticket(order[0].ticket["_id"])
+            if candidate is None or candidate["status"] != WAITING:
+                continue  # another counter called it first: look again
             # The clock is read after the pick, and a ticket issued (or returned) by a
             # replica whose clock is a little ahead is still never called before that.
             called_at = domain.moment_of_transition(candidate, self.clock())
@@ -319,6 +333,7 @@ class QueueCommands:
             "local_day": ticket["local_day"],
             "channel": domain.TRANSFER_CHANNEL,
             "priority": ticket.get("priority"),
+            "appointment": None,  # the booked slot was the first service's
             "target_wait_minutes": target["target_wait_minutes"],
             "status": WAITING,
             "issued_at": now,

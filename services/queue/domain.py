@@ -16,7 +16,7 @@ current status.
 import math
 from dataclasses import dataclass
 
-from services.kernel.errors import Conflict, Forbidden
+from services.kernel.errors import Conflict, Forbidden, InvalidInput
 from services.kernel.events import Event, isoformat
 from services.queue import messages
 
@@ -28,6 +28,7 @@ ENDED = (COMPLETED, NO_SHOW, CANCELLED, TRANSFERRED)
 # UU 25/2009 art. 29: special treatment for these groups.
 PRIORITY_GROUPS = ("disability", "elderly", "pregnant", "child", "disaster_victim")
 CHANNELS = ("kiosk", "web", "appointment", "api")
+APPOINTMENT_CHANNEL = "appointment"  # a booked slot, checked in by the booking service
 TRANSFER_CHANNEL = "transfer"
 
 # action -> (statuses it may start from, status it leads to)
@@ -86,6 +87,35 @@ def ticket_number(prefix, number):
 
 def queue_key(arrived_at, number):
     return int(arrived_at.timestamp() * 1000) * KEY_SCALE + number % KEY_SCALE
+
+
+def arrival(issued_at, appointment=None):
+    """When a ticket counts as arriving, for its place in the queue: when it was issued;
+    with an ``appointment``, at ``max(issued_at, slot_start)``. A holder who checks in
+    early counts from the slot (and passes nobody who came before it); one who checks in
+    late counts from check-in (the head start of the slot is lost)."""
+    if appointment is None:
+        return issued_at
+    return max(issued_at, appointment["slot_start"])
+
+
+def check_appointment(channel, appointment):
+    """An appointment comes with the ``appointment`` channel, and that channel with one."""
+    if (channel == APPOINTMENT_CHANNEL) != (appointment is not None):
+        raise InvalidInput({"appointment": [messages.APPOINTMENT_CHANNEL]})
+
+
+def due_key(now):
+    """The queue keys below this one have arrived by ``now``: a ticket counting as
+    arriving at or before ``now`` (to the millisecond), or returned to the front."""
+    return (int(now.timestamp() * 1000) + 1) * KEY_SCALE
+
+
+def is_due_appointment(ticket, now):
+    """A regular ticket with an appointment whose slot time has come (and that has
+    checked in): its queue key, ``max(issued_at, slot_start)``, is not after ``now``."""
+    return (ticket.get("appointment") is not None and ticket.get("priority") is None
+            and ticket["queue_key"] < due_key(now))
 
 
 def ahead_of_newest(waiting, priority):
@@ -149,24 +179,34 @@ class Call:
     streak: int  # the counter's streak after this call (see :class:`Pick`)
 
 
-def call_order(waiting, streak, max_streak, limit=None):
+def call_order(waiting, streak, max_streak, now, limit=None):
     """The order in which a counter calls ``waiting`` (the waiting tickets of its
-    services) if nobody arrives and no other counter calls meanwhile: successive
-    :func:`choose_next` picks from the counter's ``streak``, each the oldest ticket
-    (lowest ``queue_key``) of the class picked. A list of :class:`Call`, at most
-    ``limit``. Call-next calls the first one, so the list is what will be called."""
-    classes = {"priority": sorted((t for t in waiting if t.get("priority") is not None),
-                                  key=lambda t: t["queue_key"]),
-               "regular": sorted((t for t in waiting if t.get("priority") is None),
-                                 key=lambda t: t["queue_key"])}
+    services) at ``now`` if nobody arrives, no other counter calls and no slot time
+    comes meanwhile: successive :func:`choose_next` picks from the counter's ``streak``,
+    each the first ticket of the lane picked. A list of :class:`Call`, at most ``limit``.
+    Call-next calls the first one, so the list is what will be called.
+
+    The priority lane (tickets claiming a group, with an appointment or not) is oldest
+    ``queue_key`` first. The regular lane is its due appointments first (a slot whose
+    time has come, :func:`is_due_appointment`), oldest ``queue_key`` first, i.e. by
+    ``max(issued_at, slot_start)``; then every other regular ticket, oldest first (an
+    appointment not yet due counts as arriving at its slot, behind everyone before it).
+    A slot's place was reserved out of the service's capacity, so when its time comes
+    it goes ahead of walk-ins; the priority streak rule then applies between the lanes
+    as it does without appointments, so an appointment never passes what the priority
+    rule would call next."""
+    lanes = {"priority": sorted((t for t in waiting if t.get("priority") is not None),
+                                key=lambda t: t["queue_key"]),
+             "regular": sorted((t for t in waiting if t.get("priority") is None),
+                               key=lambda t: (not is_due_appointment(t, now), t["queue_key"]))}
     taken = {"priority": 0, "regular": 0}
     order = []
     while limit is None or len(order) < limit:
-        pick = choose_next(taken["priority"] < len(classes["priority"]),
-                           taken["regular"] < len(classes["regular"]), streak, max_streak)
+        pick = choose_next(taken["priority"] < len(lanes["priority"]),
+                           taken["regular"] < len(lanes["regular"]), streak, max_streak)
         if pick.kind is None:
             break
-        order.append(Call(classes[pick.kind][taken[pick.kind]], pick.streak))
+        order.append(Call(lanes[pick.kind][taken[pick.kind]], pick.streak))
         taken[pick.kind] += 1
         streak = pick.streak
     return order
@@ -210,6 +250,14 @@ def _iso(moment):
     return isoformat(moment) if moment else None
 
 
+def appointment_data(appointment):
+    """A ticket's appointment as answered and published: the booking code (not personal
+    data) and the slot's start, or None."""
+    if appointment is None:
+        return None
+    return {"booking": appointment["booking"], "slot_start": _iso(appointment["slot_start"])}
+
+
 def ticket_data(ticket):
     """What every ticket event carries: enough for a subscriber never to call back.
 
@@ -227,6 +275,7 @@ def ticket_data(ticket):
         "status": ticket["status"],
         "channel": ticket["channel"],
         "priority": ticket.get("priority"),
+        "appointment": appointment_data(ticket.get("appointment")),
         "target_wait_minutes": ticket.get("target_wait_minutes"),
         "counter": ticket.get("counter"),
         "recalls": ticket.get("recalls", 0),

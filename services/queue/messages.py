@@ -35,3 +35,10 @@ def closed(site_name, reason, label, next_open):
 
 def invalid_transition(action, number, current):
     return f"Tidak dapat {ACTION[action]} tiket {number}: statusnya {status(current)}."
+
+
+APPOINTMENT_CHANNEL = ("Janji temu (appointment) wajib untuk kanal appointment dan hanya "
+                       "berlaku untuk kanal itu.")
+APPOINTMENT_RPC_ONLY = ("Tiket janji temu diterbitkan oleh layanan booking saat check-in, "
+                        "bukan lewat API ini.")
+APPOINTMENT_OTHER_DAY = "Jadwal janji temu harus pada hari layanan ini di lokasi ini."

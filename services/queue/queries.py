@@ -44,6 +44,7 @@ def public(ticket, ahead=None, estimate=None, counters=None):
     """A ticket as answered; ``ahead``/``estimate``/``counters`` for a waiting one."""
     body = {k: v for k, v in ticket.items() if k not in PRIVATE}
     body["ticket_id"] = ticket["_id"]
+    body["appointment"] = ticket.get("appointment")  # absent on tickets from before
     body["position"] = None if ahead is None else ahead + 1
     body["estimated_wait_minutes"] = estimate
     body["open_counters"] = counters
@@ -153,23 +154,31 @@ class QueueQueries:
     def counter_waiting(self, code, limit):
         """The tickets waiting for counter ``code``'s services today in the order it
         will call them (:func:`domain.call_order`, the rule call-next follows), the first
-        ``limit``, and how many wait in all. It assumes no other counter calls and
-        nobody arrives meanwhile. A counter that is not open starts a new streak when it
-        opens. Two reads of at most ``limit`` tickets and up to two counts."""
+        ``limit``, and how many wait in all. It assumes no other counter calls, nobody
+        arrives and no slot time comes meanwhile. A counter that is not open starts a
+        new streak when it opens. Three reads of at most ``limit`` tickets (priority,
+        regular, appointments) and up to two counts."""
         state = self.counter_state_or_closed(code)
         site = self.catalog.site(state["site"])
-        local_day = self.today(site, self.clock())
-        waiting, total = [], 0
+        now = self.clock()
+        local_day = self.today(site, now)
+        waiting, total = {}, 0
         for priority in (True, False):
             first, count = self.repo.first_waiting(state["site"], state["services"],
                                                    local_day, priority, limit)
-            waiting += first
+            waiting.update((t["_id"], t) for t in first)
             total += count
+        # Due appointments go ahead of regular tickets that may be past the first ``limit``.
+        first, _ = self.repo.first_waiting(state["site"], state["services"], local_day,
+                                           False, limit, appointments=True, count=False)
+        waiting.update((t["_id"], t) for t in first)
         streak = state.get("priority_streak", 0) if state["state"] == COUNTER_OPEN else 0
-        order = domain.call_order(waiting, streak, self.settings.max_priority_streak, limit)
+        order = domain.call_order(list(waiting.values()), streak,
+                                  self.settings.max_priority_streak, now, limit)
         return {"counter": code, "state": state["state"], "local_day": local_day,
                 "total": total,
                 "items": [{"ticket_id": call.ticket["_id"], "call_position": n,
+                           "appointment": call.ticket.get("appointment"),
                            **{k: v for k, v in call.ticket.items() if k not in PRIVATE}}
                           for n, call in enumerate(order, 1)]}
 

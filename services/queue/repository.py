@@ -32,7 +32,14 @@ from services.kernel.infra import ratelimit
 from services.kernel.infra.mongo import Collection
 from services.kernel.infra.outbox import OUTBOX, outbox_entries
 from services.queue import messages
-from services.queue.domain import CANCELLED, COMPLETED, ENDED, WAITING, InvalidTransition
+from services.queue.domain import (
+    APPOINTMENT_CHANNEL,
+    CANCELLED,
+    COMPLETED,
+    ENDED,
+    WAITING,
+    InvalidTransition,
+)
 
 SOURCE = "/antre/queue"
 TICKETS, ENDED_TICKETS = "tickets", "tickets_ended"
@@ -111,6 +118,15 @@ class QueueRepository:
         self.tickets.create_index([("site", ASCENDING), ("local_day", ASCENDING),
                                    ("status", ASCENDING), ("priority", ASCENDING),
                                    ("service", ASCENDING), ("queue_key", ASCENDING)])
+        # Call-next and the console: the head of the waiting appointments (regular ones;
+        # a priority one is in the priority lane), whatever the number of walk-ins. On
+        # MongoDB only appointment tickets are in it (partial); the embedded store keeps
+        # it whole, which serves the same queries.
+        self.tickets.create_index([("site", ASCENDING), ("local_day", ASCENDING),
+                                   ("status", ASCENDING), ("channel", ASCENDING),
+                                   ("priority", ASCENDING), ("service", ASCENDING),
+                                   ("queue_key", ASCENDING)], name="appointments_waiting",
+                                  partialFilterExpression={"channel": APPOINTMENT_CHANNEL})
         # The past-days check: which sites still have waiting tickets, and which.
         self.tickets.create_index([("status", ASCENDING), ("site", ASCENDING),
                                    ("local_day", ASCENDING)])
@@ -278,24 +294,45 @@ class QueueRepository:
         return moved
 
     @staticmethod
-    def _waiting_query(site, services, local_day, priority):
-        return {"site": site, "local_day": local_day, "status": WAITING,
-                "service": {"$in": list(services)},
-                "priority": {"$ne": None} if priority else None}
+    def _waiting_query(site, services, local_day, priority, appointments=False):
+        query = {"site": site, "local_day": local_day, "status": WAITING,
+                 "service": {"$in": list(services)},
+                 "priority": {"$ne": None} if priority else None}
+        if appointments:  # the regular tickets with an appointment
+            query["channel"] = APPOINTMENT_CHANNEL
+        return query
 
-    def oldest_waiting(self, site, services, local_day, priority):
-        query = self._waiting_query(site, services, local_day, priority)
-        # The head's key first (on the index: one entry), then the head itself by _id.
-        head = next(iter(self.tickets.find(query, {"_id": 1}).sort("queue_key", ASCENDING)
-                         .limit(1)), None)
-        return self.tickets.find_one({"_id": head["_id"]}, READ) if head else None
+    # What call-next needs of a lane's head to choose between lanes (domain.call_order).
+    HEAD = {"_id": 1, "queue_key": 1, "priority": 1, "appointment": 1}
+    LANES = ({"priority": True}, {"priority": False},
+             {"priority": False, "appointments": True})
 
-    def first_waiting(self, site, services, local_day, priority, limit):
-        """The first ``limit`` waiting tickets of one class (priority or not) of
-        ``services``, oldest first (on the call-next index), and how many wait in it."""
-        query = self._waiting_query(site, services, local_day, priority)
+    def waiting_heads(self, site, services, local_day):
+        """The oldest waiting ticket (lowest ``queue_key``) of each lane of ``services``:
+        priority, regular, and regular with an appointment (of which, the oldest is the
+        first whose slot time came, if any came: its key is ``max(issued_at,
+        slot_start)``). Only what choosing needs (:attr:`HEAD`); one index entry each,
+        whatever the size of the day. The same ticket may head two lanes."""
+        heads = []
+        for lane in self.LANES:
+            query = self._waiting_query(site, services, local_day, **lane)
+            heads += self.tickets.find(query, self.HEAD).sort("queue_key", ASCENDING).limit(1)
+        return list({head["_id"]: head for head in heads}.values())
+
+    def live_ticket(self, ticket_id):
+        """A live ticket by id (None once it ended and moved)."""
+        return self.tickets.find_one({"_id": ticket_id}, READ)
+
+    def first_waiting(self, site, services, local_day, priority, limit, appointments=False,
+                      count=True):
+        """The first ``limit`` waiting tickets of one lane (priority or not; with
+        ``appointments``, the regular ones with an appointment) of ``services``, oldest
+        first (on the call-next index), and how many wait in it (None without ``count``)."""
+        query = self._waiting_query(site, services, local_day, priority, appointments)
         first = list(self.tickets.find(query, {**READ, "secret_hash": 0})
                      .sort("queue_key", ASCENDING).limit(limit))
+        if not count:
+            return first, None
         total = len(first) if len(first) < limit else self.tickets.count_documents(query)
         return first, total
 

@@ -11,11 +11,16 @@ from marshmallow import (
 )
 
 from services.kernel.phone import InvalidPhone, normalise
-from services.kernel.validation import CODE, StrictSchema
-from services.queue.domain import CHANNELS, IKM_ELEMENTS, PRIORITY_GROUPS
+from services.kernel.validation import CODE, Pattern, StrictSchema
+from services.queue import messages
+from services.queue.domain import APPOINTMENT_CHANNEL, CHANNELS, IKM_ELEMENTS, PRIORITY_GROUPS
 
 
 class IssueTicketSchema(StrictSchema):
+    """An issue over HTTP (``POST /api/queue/tickets``): kiosks, operators, admins and
+    the web. No appointment: that is :class:`RpcIssueTicketSchema`'s, the booking
+    service's, so the ``appointment`` channel (which needs one) is refused here."""
+
     site = fields.String(load_default=None, validate=[validate.Length(max=16), CODE])
     service = fields.String(required=True, validate=[validate.Length(min=1, max=48), CODE])
     channel = fields.String(load_default="kiosk", validate=validate.OneOf(CHANNELS))
@@ -33,6 +38,26 @@ class IssueTicketSchema(StrictSchema):
                 normalise(value)
             except InvalidPhone as exc:
                 raise ValidationError(str(exc)) from None
+
+    @validates_schema
+    def appointment_with_its_channel(self, data, **kwargs):
+        if (data.get("channel") == APPOINTMENT_CHANNEL) != (data.get("appointment") is not None):
+            raise ValidationError({"appointment": [messages.APPOINTMENT_CHANNEL]})
+
+
+class AppointmentSchema(StrictSchema):
+    """A booked slot: the booking's code (not personal data) and the slot's start."""
+    booking = fields.String(required=True, validate=Pattern(
+        "[A-Z0-9]{4,16}", error="Kode booking: 4-16 huruf besar atau angka."))
+    slot_start = fields.AwareDateTime(required=True, format="iso", error_messages={
+        "invalid": "Waktu ISO 8601 dengan zona waktu (2026-11-23T10:00:00+07:00).",
+        "invalid_awareness": "Waktu ISO 8601 dengan zona waktu (2026-11-23T10:00:00+07:00)."})
+
+
+class RpcIssueTicketSchema(IssueTicketSchema):
+    """The RPC ``issue_ticket``: also the booking service's check-in, which issues a
+    ticket of channel ``appointment`` with the booked slot."""
+    appointment = fields.Nested(AppointmentSchema, load_default=None, allow_none=True)
 
 
 MAX_POSITIONS = 500  # tickets asked about at once

@@ -23,7 +23,7 @@ from services.kernel.infra.rpc import rpc
 from services.kernel.infra.timers import configured_timer
 from services.kernel.ratelimit import client_of
 from services.kernel.tokens import STAFF
-from services.queue import domain, schemas
+from services.queue import domain, messages, schemas
 from services.queue.commands import ACTIONS, QueueCommands
 from services.queue.dependencies import (
     Clock,
@@ -91,16 +91,19 @@ class QueueService(AntreService):
 
     @rpc
     def issue_ticket(self, service, channel="kiosk", priority=None, site=None, phone=None,
-                     lang="id"):
+                     lang="id", appointment=None):
         """Issue a ticket; with a ``phone``, the citizen also gets messages (notify keeps
-        the number; the answer shows it masked)."""
-        return self._issue(schemas.IssueTicketSchema().load(
+        the number; the answer shows it masked). The booking service checks a citizen
+        in with channel ``appointment`` and ``appointment={"booking": code,
+        "slot_start": ISO 8601 with offset}`` (only here: HTTP refuses appointments)."""
+        return self._issue(schemas.RpcIssueTicketSchema().load(
             {"service": service, "channel": channel, "priority": priority, "site": site,
-             "phone": phone, "lang": lang}))
+             "phone": phone, "lang": lang, "appointment": appointment}))
 
     def _issue(self, request):
         ticket, secret = self.commands.issue(request["service"], request["channel"],
-                                             request["priority"], request["site"])
+                                             request["priority"], request["site"],
+                                             appointment=request.get("appointment"))
         answer = self._written({**ticket, "secret": secret})
         if request["phone"]:
             answer["messages"] = self.notify.subscribe(answer, request["phone"],
@@ -191,7 +194,12 @@ class QueueService(AntreService):
     @http("POST", "/api/queue/tickets")
     def http_issue(self, request):
         principal, counted = self.authenticate(request), []
-        body = schemas.IssueTicketSchema().load(read_json(request))
+        raw = read_json(request)
+        if isinstance(raw, dict) and "appointment" in raw:
+            # Only the booking service, over RPC, checks in a booked slot: nobody over
+            # HTTP (web, kiosk, operator, admin) may claim one.
+            raise InvalidInput({"appointment": [messages.APPOINTMENT_RPC_ONLY]})
+        body = schemas.IssueTicketSchema().load(raw)
         if principal is None:
             if not flag(setting("ALLOW_PUBLIC_ISSUING", self.config)):
                 raise Unauthorized("Ambil nomor antrean melalui anjungan (kiosk) MPP.")

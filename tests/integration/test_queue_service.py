@@ -1,6 +1,8 @@
 """The queue service with the catalog service, on the real broker."""
 
 import logging
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import eventlet
 import pytest
@@ -248,6 +250,62 @@ def test_the_counter_s_waiting_list_is_the_order_call_next_calls(hall):
         http.post(f"{path}/complete", headers=STAFF, json={"counter": "L01"})
     assert called == order != arrival
     assert http.get("/api/queue/counters/L01/waiting", headers=STAFF).json()["items"] == []
+
+
+def test_booked_slots_checked_in_over_rpc_are_called_by_the_appointment_rule(hall, cluster):
+    """The booking service checks citizens in over RPC; walk-ins come over HTTP. Call-next
+    calls the priority ticket first, then the appointments whose slot time has come (the
+    late ones by check-in), then the walk-ins, and last the holder whose slot is still
+    ahead; the console shows the same order. HTTP never takes an appointment."""
+    _, http = hall
+    now = datetime.now(UTC)
+    local = now.astimezone(ZoneInfo("Asia/Jakarta"))
+    if not timedelta(minutes=15) < local - local.replace(hour=0, minute=0) < timedelta(
+            hours=23, minutes=45):
+        pytest.skip("the slots must fall on the local day: too close to midnight in WIB")
+
+    def walk_in(**body):
+        answer = http.post("/api/queue/tickets", headers=STAFF, json={"service": "KTP-EL",
+                                                                     **body})
+        assert answer.status_code == 201, answer.text
+        return answer.json()["ticket_number"]
+
+    def booked(code, minutes):
+        slot = (now + timedelta(minutes=minutes)).astimezone(ZoneInfo("Asia/Jakarta"))
+        ticket = cluster.queue.issue_ticket("KTP-EL", channel="appointment", site="BWI",
+                                            appointment={"booking": code,
+                                                         "slot_start": slot.isoformat()})
+        assert ticket["channel"] == "appointment" and ticket["appointment"]["booking"] == code
+        return ticket["ticket_number"]
+
+    w1 = walk_in()
+    early = booked("EARLY1", 30)  # checks in half an hour before its slot: waits for it
+    w2 = walk_in()
+    late = booked("LATE01", -5)  # five minutes late: counts from check-in
+    priority = walk_in(priority="elderly")
+    later = booked("LATE02", -10)  # an older slot, checked in after LATE01
+    for refused_headers in ({}, STAFF):
+        refused = http.post("/api/queue/tickets", headers=refused_headers, json={
+            "service": "KTP-EL", "channel": "appointment",
+            "appointment": {"booking": "FAKE01", "slot_start": now.isoformat()}})
+        assert refused.status_code == 400 and list(refused.json()["fields"]) == ["appointment"]
+    with pytest.raises(InvalidInput) as caught:
+        cluster.queue.issue_ticket("KTP-EL", channel="appointment", site="BWI")
+    assert list(caught.value.fields) == ["appointment"]
+
+    assert http.post("/api/queue/counters/L01/open", headers=STAFF).status_code == 200
+    shown = http.get("/api/queue/counters/L01/waiting", headers=STAFF).json()["items"]
+    expected = [priority, late, later, w1, w2, early]
+    assert [item["ticket_number"] for item in shown] == expected
+    assert shown[1]["appointment"]["booking"] == "LATE01" and shown[3]["appointment"] is None
+    called = []
+    while ticket := http.post("/api/queue/counters/L01/call-next",
+                              headers=STAFF).json()["ticket"]:
+        called.append(ticket["ticket_number"])
+        path = f"/api/queue/tickets/{ticket['ticket_id']}"
+        http.post(f"{path}/start", headers=STAFF, json={"counter": "L01"})
+        http.post(f"{path}/complete", headers=STAFF, json={"counter": "L01"})
+    assert called == expected
 
 
 def test_an_unknown_site_is_one_log_line_without_a_traceback(hall, caplog):

@@ -223,7 +223,9 @@ def queue_day(database):
     served = queue.issue("KTP-EL")[0]["ticket_id"]                       # ticket.issued
     absent = queue.issue("AKTA", channel="web", priority="elderly")[0]["ticket_id"]
     by_citizen = queue.issue("KTP-EL", channel="api")[0]["ticket_id"]
-    by_operator = queue.issue("AKTA", channel="appointment", priority="disaster_victim")[0]["ticket_id"]
+    by_operator = queue.issue("AKTA", channel="appointment", priority="disaster_victim",
+                              appointment={"booking": "BK7Q2M", "slot_start": MONDAY_9AM}
+                              )[0]["ticket_id"]
     minutes(3)
     assert queue.call_next("L01")["_id"] == absent                       # ticket.called
     for _ in range(2):

@@ -583,8 +583,9 @@
           ? " (" + duration(minutesSince(ticket.called_at)) + " lalu)" : "");
       el.priorityRow.hidden = !ticket.priority;
       el.priority.textContent = ticket.priority ? PRIORITY[ticket.priority] || ticket.priority : "";
-      el.originRow.hidden = ticket.channel !== "transfer";
-      el.origin.textContent = ticket.channel === "transfer" ? "Pengalihan dari layanan lain" : "";
+      el.originRow.hidden = ticket.channel !== "transfer" && !ticket.appointment;
+      el.origin.textContent = ticket.channel === "transfer" ? "Pengalihan dari layanan lain"
+        : ticket.appointment ? "Janji temu pukul " + clock(ticket.appointment.slot_start) : "";
     }
     document.title = (counterCode ? counterCode + (ticket ? " · " + ticket.ticket_number : "")
       + " – " : "") + "Konsol Loket – Antre";
@@ -652,7 +653,10 @@
       info.appendChild(make("span", "cc-queue-service", serviceName(item.service)));
       info.appendChild(make("span", "cc-queue-since",
         "sejak " + clock(item.issued_at) + " · " + duration(minutesSince(item.issued_at))));
-      if (item.channel && item.channel !== "kiosk" && CHANNEL[item.channel]) {
+      if (item.appointment) {  // the slot's local time: it is called once that comes
+        info.appendChild(make("span", "cc-queue-channel cc-queue-slot",
+          "janji temu " + clock(item.appointment.slot_start)));
+      } else if (item.channel && item.channel !== "kiosk" && CHANNEL[item.channel]) {
         info.appendChild(make("span", "cc-queue-channel", CHANNEL[item.channel]));
       }
       if (item.returned_at) {

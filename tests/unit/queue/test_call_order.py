@@ -5,12 +5,14 @@ console's list (``GET /api/queue/counters/<code>/waiting``) is the whole order.
 """
 
 import random
+from datetime import UTC, datetime
 
 from services.queue import domain
 from services.queue.domain import call_order, choose_next
 
 from .test_commands import serve
 
+NOW = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
 PRIORITIES = [None, None, None, "elderly", "pregnant", "disability", "child",
               "disaster_victim"]
 
@@ -26,7 +28,7 @@ def test_the_first_of_the_call_order_is_what_choose_next_picks():
     for _ in range(2000):
         waiting = random_waiting(rng, rng.randint(0, 12))
         streak, max_streak = rng.randint(0, 4), rng.randint(1, 3)
-        order = call_order(waiting, streak, max_streak)
+        order = call_order(waiting, streak, max_streak, NOW)
         priority = [t for t in waiting if t["priority"] is not None]
         regular = [t for t in waiting if t["priority"] is None]
         pick = choose_next(bool(priority), bool(regular), streak, max_streak)
@@ -40,8 +42,8 @@ def test_the_first_of_the_call_order_is_what_choose_next_picks():
         assert {t["_id"] for t in (c.ticket for c in order)} == {t["_id"] for t in waiting}
         # The rest is the order of what is left once the first is called.
         rest = [t for t in waiting if t is not oldest]
-        assert call_order(rest, pick.streak, max_streak) == order[1:]
-        assert call_order(waiting, streak, max_streak, limit=3) == order[:3]
+        assert call_order(rest, pick.streak, max_streak, NOW) == order[1:]
+        assert call_order(waiting, streak, max_streak, NOW, limit=3) == order[:3]
 
 
 def test_the_console_order_is_the_order_call_next_calls(queue, queries, clock):

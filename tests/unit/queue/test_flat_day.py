@@ -45,7 +45,9 @@ def test_a_ticket_costs_the_same_after_a_hundred_thousand_as_after_a_thousand(
     issue_ops, issue_examined = small["issue"]
     assert len(issue_ops) <= 7, issue_ops
     call_ops, _ = small["call-next"]
-    assert len(call_ops) <= 9, call_ops
+    # The head of each of three lanes (priority, regular, appointments: one index entry
+    # each) and the one picked: four reads, whichever lanes are empty.
+    assert len(call_ops) <= 10, call_ops
     if examined:  # the embedded store examines the live backlog at most, a few times
         assert issue_examined <= 4 * (WAITING_NOW + 2), issue_examined
         for request, (_ops, documents) in small.items():

@@ -72,6 +72,9 @@ def day(database):
     tickets = [queue.issue("KTP-EL", priority="elderly" if i % 4 == 0 else None)[0]
                for i in range(8)]
     queue.issue("AKTA")
+    # A booked slot checked in (its own candidate read at call-next and in the console).
+    queue.issue("KTP-EL", channel="appointment",
+                appointment={"booking": "BK0001", "slot_start": clock.now})
     for code in ("L01", "L02"):
         queue.open_counter(code)
     called = queue.call_next("L01")
