@@ -1,6 +1,7 @@
 """The queue service with the catalog service, on the real broker."""
 
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -258,11 +259,19 @@ def test_booked_slots_checked_in_over_rpc_are_called_by_the_appointment_rule(hal
     late ones by check-in), then the walk-ins, and last the holder whose slot is still
     ahead; the console shows the same order. HTTP never takes an appointment."""
     _, http = hall
+    # The slots must fall on the ticket's local day (WIB): near midnight, wait for the
+    # new day, and keep the offsets inside the day whatever the hour.
+    def seconds_since_midnight():
+        local = datetime.now(UTC).astimezone(ZoneInfo("Asia/Jakarta"))
+        return (local - local.replace(hour=0, minute=0, second=0, microsecond=0)).seconds
+
+    if seconds_since_midnight() > 86400 - 120:
+        time.sleep(86400 - seconds_since_midnight() + 3)
+    if seconds_since_midnight() < 3:
+        time.sleep(3)
     now = datetime.now(UTC)
-    local = now.astimezone(ZoneInfo("Asia/Jakarta"))
-    if not timedelta(minutes=15) < local - local.replace(hour=0, minute=0) < timedelta(
-            hours=23, minutes=45):
-        pytest.skip("the slots must fall on the local day: too close to midnight in WIB")
+    past = min(600, seconds_since_midnight() - 1)  # at most ten minutes back, this day
+    ahead = min(1800, 86400 - seconds_since_midnight() - 60)
 
     def walk_in(**body):
         answer = http.post("/api/queue/tickets", headers=STAFF, json={"service": "KTP-EL",
@@ -270,8 +279,8 @@ def test_booked_slots_checked_in_over_rpc_are_called_by_the_appointment_rule(hal
         assert answer.status_code == 201, answer.text
         return answer.json()["ticket_number"]
 
-    def booked(code, minutes):
-        slot = (now + timedelta(minutes=minutes)).astimezone(ZoneInfo("Asia/Jakarta"))
+    def booked(code, seconds):
+        slot = (now + timedelta(seconds=seconds)).astimezone(ZoneInfo("Asia/Jakarta"))
         ticket = cluster.queue.issue_ticket("KTP-EL", channel="appointment", site="BWI",
                                             appointment={"booking": code,
                                                          "slot_start": slot.isoformat()})
@@ -279,11 +288,11 @@ def test_booked_slots_checked_in_over_rpc_are_called_by_the_appointment_rule(hal
         return ticket["ticket_number"]
 
     w1 = walk_in()
-    early = booked("EARLY1", 30)  # checks in half an hour before its slot: waits for it
+    early = booked("EARLY1", ahead)  # checks in before its slot: waits for it
     w2 = walk_in()
-    late = booked("LATE01", -5)  # five minutes late: counts from check-in
+    late = booked("LATE01", -past / 2)  # late: counts from check-in
     priority = walk_in(priority="elderly")
-    later = booked("LATE02", -10)  # an older slot, checked in after LATE01
+    later = booked("LATE02", -past)  # an older slot, checked in after LATE01
     for refused_headers in ({}, STAFF):
         refused = http.post("/api/queue/tickets", headers=refused_headers, json={
             "service": "KTP-EL", "channel": "appointment",
